@@ -1,0 +1,121 @@
+"""Search spaces: how a flat search vector maps onto a generator's inputs.
+
+A pymoo individual is one flat float vector. A ``LatentSpace`` names its blocks (``z``,
+``class_logits``, ``truncation``, ``w``...), gives each a prior and search bounds, and
+converts between the flat matrix [population, n_var] and the named tensors a network
+takes. It knows nothing about networks (as diffusers keeps schedulers apart from models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from data.errors import ConfigError
+
+PRIORS = ("normal", "uniform")
+
+
+@dataclass(frozen=True)
+class LatentBlock:
+    """One named group of search variables.
+
+    shape: the per-sample shape the network takes (e.g. (128,) for z, (8, 512) for w+).
+    prior: "normal" (mean ``loc``, std ``scale``) or "uniform" over [low, high].
+    low/high: search bounds; samples are clipped to them.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    prior: str = "normal"
+    loc: float = 0.0
+    scale: float = 1.0
+    low: float = -4.0
+    high: float = 4.0
+
+    def __post_init__(self):
+        if self.prior not in PRIORS:
+            raise ConfigError(f"latent block {self.name!r}: unknown prior {self.prior!r}; use one of {PRIORS}")
+        if not self.shape or any(int(d) <= 0 for d in self.shape):
+            raise ConfigError(f"latent block {self.name!r}: shape must be positive, got {self.shape}")
+        if not self.low < self.high:
+            raise ConfigError(f"latent block {self.name!r}: bounds need low < high, got [{self.low}, {self.high}]")
+        if self.scale <= 0:
+            raise ConfigError(f"latent block {self.name!r}: scale must be > 0, got {self.scale}")
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def spread(self) -> float:
+        """The prior's standard deviation: the natural unit for mutation steps."""
+        if self.prior == "normal":
+            return self.scale
+        return (self.high - self.low) / np.sqrt(12.0)
+
+
+@dataclass(frozen=True)
+class LatentSpace:
+    blocks: tuple[LatentBlock, ...]
+
+    def __post_init__(self):
+        names = [b.name for b in self.blocks]
+        if not names:
+            raise ConfigError("a latent space needs at least one block")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"latent block names must be unique, got {names}")
+
+    @property
+    def n_var(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    def block(self, name: str) -> LatentBlock:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds per variable, as pymoo's ``xl`` / ``xu``."""
+        low = np.concatenate([np.full(b.size, b.low) for b in self.blocks])
+        high = np.concatenate([np.full(b.size, b.high) for b in self.blocks])
+        return low, high
+
+    def spreads(self) -> np.ndarray:
+        """Per-variable prior standard deviation (for mutation scaled to the prior)."""
+        return np.concatenate([np.full(b.size, b.spread) for b in self.blocks])
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` flat vectors [n, n_var] drawn from the priors and clipped to the bounds."""
+        parts = []
+        for b in self.blocks:
+            if b.prior == "normal":
+                x = torch.randn(n, b.size, generator=generator, dtype=torch.float64) * b.scale + b.loc
+            else:
+                x = torch.rand(n, b.size, generator=generator, dtype=torch.float64) * (b.high - b.low) + b.low
+            parts.append(x.clamp(b.low, b.high))
+        return torch.cat(parts, dim=1).float()
+
+    def split(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Flat [B, n_var] -> {name: [B, *shape]} (views, so gradients flow)."""
+        if latents.ndim != 2 or latents.shape[1] != self.n_var:
+            raise ConfigError(f"latents must have shape [batch, {self.n_var}], got {list(latents.shape)}")
+        parts, start = {}, 0
+        for b in self.blocks:
+            parts[b.name] = latents[:, start : start + b.size].reshape(-1, *b.shape)
+            start += b.size
+        return parts
+
+    def join(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """{name: [B, *shape]} -> flat [B, n_var]; the inverse of ``split``."""
+        missing = [b.name for b in self.blocks if b.name not in parts]
+        if missing:
+            raise ConfigError(f"missing latent blocks {missing}")
+        return torch.cat([parts[b.name].reshape(parts[b.name].shape[0], -1) for b in self.blocks], dim=1)
+
+    def describe(self) -> list[dict]:
+        """A JSON-ready description, recorded with every result."""
+        return [asdict(b) | {"shape": list(b.shape)} for b in self.blocks]
