@@ -1,0 +1,80 @@
+"""Latent spaces: flat search vectors <-> named network inputs, priors and bounds."""
+
+import numpy as np
+import pytest
+import torch
+
+from data.errors import ConfigError
+from generators.latents import LatentBlock, LatentSpace
+
+
+def space():
+    return LatentSpace(
+        (
+            LatentBlock("z", (4,), prior="normal", scale=1.0, low=-2, high=2),
+            LatentBlock("w", (2, 3), prior="normal", loc=0.5, scale=0.1, low=0, high=1),
+            LatentBlock("truncation", (1,), prior="uniform", low=0.1, high=1.0),
+        )
+    )
+
+
+def test_split_join_roundtrip_and_shapes():
+    s = space()
+    assert s.n_var == 4 + 6 + 1
+    x = s.sample(5, torch.Generator().manual_seed(0))
+    parts = s.split(x)
+    assert parts["z"].shape == (5, 4)
+    assert parts["w"].shape == (5, 2, 3)
+    assert parts["truncation"].shape == (5, 1)
+    assert torch.equal(s.join(parts), x)
+
+
+def test_samples_respect_bounds_priors_and_seed():
+    s = space()
+    x = s.sample(4000, torch.Generator().manual_seed(1))
+    low, high = s.bounds()
+    assert np.all(x.numpy() >= low - 1e-6) and np.all(x.numpy() <= high + 1e-6)
+    w = s.split(x)["w"]
+    assert abs(w.mean().item() - 0.5) < 0.01 and abs(w.std().item() - 0.1) < 0.01
+    again = s.sample(4000, torch.Generator().manual_seed(1))
+    assert torch.equal(x, again)
+    assert not torch.equal(x, s.sample(4000, torch.Generator().manual_seed(2)))
+
+
+def test_spreads_follow_priors():
+    spreads = space().spreads()
+    assert np.allclose(spreads[:4], 1.0)
+    assert np.allclose(spreads[4:10], 0.1)
+    assert np.isclose(spreads[10], 0.9 / np.sqrt(12))
+
+
+def test_split_keeps_gradients():
+    s = space()
+    x = s.sample(2).requires_grad_(True)
+    s.split(x)["z"].sum().backward()
+    assert x.grad[:, :4].eq(1).all() and x.grad[:, 4:].eq(0).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"prior": "cauchy"},
+        {"shape": (0,)},
+        {"low": 1.0, "high": 1.0},
+        {"scale": 0.0},
+    ],
+)
+def test_bad_blocks_are_refused(kwargs):
+    args = {"name": "z", "shape": (3,)} | kwargs
+    with pytest.raises(ConfigError):
+        LatentBlock(**args)
+
+
+def test_bad_latent_shape_names_expected_width():
+    with pytest.raises(ConfigError, match=r"\[batch, 11\]"):
+        space().split(torch.zeros(2, 5))
+
+
+def test_duplicate_block_names_refused():
+    with pytest.raises(ConfigError):
+        LatentSpace((LatentBlock("z", (2,)), LatentBlock("z", (3,))))
