@@ -88,16 +88,34 @@ class LatentSpace:
         """Per-variable prior standard deviation (for mutation scaled to the prior)."""
         return np.concatenate([np.full(b.size, b.spread) for b in self.blocks])
 
+    def centre(self) -> np.ndarray:
+        """The prior's centre per variable: the normal's mean, or the uniform's midpoint."""
+        return np.concatenate(
+            [np.full(b.size, b.loc if b.prior == "normal" else (b.low + b.high) / 2) for b in self.blocks]
+        )
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` flat vectors [n, n_var] drawn from the priors and clipped to the bounds."""
+        return torch.from_numpy(
+            self._draw(
+                lambda size: torch.randn(n, size, generator=generator, dtype=torch.float64).numpy(),
+                lambda size: torch.rand(n, size, generator=generator, dtype=torch.float64).numpy(),
+            )
+        ).float()
+
+    def sample_numpy(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """As ``sample``, driven by a numpy generator (pymoo operators hand one in)."""
+        return self._draw(lambda size: rng.standard_normal((n, size)), lambda size: rng.random((n, size)))
+
+    def _draw(self, standard_normal, standard_uniform) -> np.ndarray:
         parts = []
         for b in self.blocks:
             if b.prior == "normal":
-                x = torch.randn(n, b.size, generator=generator, dtype=torch.float64) * b.scale + b.loc
+                x = standard_normal(b.size) * b.scale + b.loc
             else:
-                x = torch.rand(n, b.size, generator=generator, dtype=torch.float64) * (b.high - b.low) + b.low
-            parts.append(x.clamp(b.low, b.high))
-        return torch.cat(parts, dim=1).float()
+                x = standard_uniform(b.size) * (b.high - b.low) + b.low
+            parts.append(np.clip(x, b.low, b.high))
+        return np.concatenate(parts, axis=1)
 
     def split(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Flat [B, n_var] -> {name: [B, *shape]} (views, so gradients flow)."""

@@ -1,0 +1,113 @@
+"""Loading a CLIP model through open_clip, with the preprocessing its weights were trained with.
+
+Names a user can give:
+- a catalogue name such as ``clip-world`` (the starter zoo) or ``ViT-B-32/openai``;
+- ``local-dir:PATH`` or a directory holding ``open_clip_config.json`` + weights (the layout
+  open_clip itself reads, the one the zoo ships);
+- ``ARCH/TAG`` for any open_clip pretrained tag, ``ARCH:FILE`` for local weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+
+
+@dataclass
+class ClipModel:
+    """An open_clip model in eval mode with its tokenizer and preprocessing."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+    identity: dict = field(default_factory=dict)
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.tokenizer, "context_length", 77))
+
+
+def _from_open_clip(name: str, model_name: str, pretrained: str | None, device) -> ClipModel:
+    import open_clip
+
+    try:
+        model = open_clip.create_model(model_name, pretrained=pretrained, device=device)
+    except (RuntimeError, FileNotFoundError, OSError) as error:
+        message = str(error)
+        if "download" in message.lower() or "not a known tag" in message or "not found" in message:
+            raise WeightsNotFoundError(
+                f"CLIP {name!r}: weights could not be loaded ({message.splitlines()[0]}). "
+                "On a machine with network access open_clip downloads published tags into its "
+                "cache; offline, pass a local file as ARCH:FILE or a directory (local-dir:PATH)."
+            ) from None
+        raise CheckpointError(f"CLIP {name!r}: {message.splitlines()[0]}") from None
+    model.eval().requires_grad_(False)
+    cfg = model.visual.preprocess_cfg
+    size = cfg["size"] if isinstance(cfg["size"], int) else int(cfg["size"][0])
+    return ClipModel(
+        name=name,
+        model=model,
+        tokenizer=open_clip.get_tokenizer(model_name),
+        image_size=size,
+        mean=tuple(float(v) for v in cfg["mean"]),
+        std=tuple(float(v) for v in cfg["std"]),
+        interpolation=cfg.get("interpolation", "bicubic"),
+        resize_mode=cfg.get("resize_mode", "shortest"),
+        identity={"name": name, "open_clip_model": model_name, "pretrained": pretrained},
+    )
+
+
+def load_clip(name: str, *, device: torch.device | str = "cpu") -> ClipModel:
+    """Resolve a CLIP name (see module docstring) into a ready ``ClipModel``."""
+    if not name or not name.strip():
+        raise ConfigError("CLIP name is empty")
+    logging.getLogger("root").setLevel(logging.WARNING)  # open_clip logs at INFO on the root
+    if name.startswith("local-dir:"):
+        return _from_open_clip(name, name, None, device)
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "open_clip_config.json").is_file():
+            raise CheckpointError(f"CLIP directory {path} has no open_clip_config.json")
+        return _from_open_clip(name, f"local-dir:{path}", None, device)
+    from data.weights import catalog
+
+    if name in catalog.names():
+        return _from_catalog(name, device)
+    if ":" in name:
+        arch, file = name.split(":", 1)
+        if not Path(file).is_file():
+            raise WeightsNotFoundError(f"CLIP {name!r}: weights file {file} does not exist")
+        return _from_open_clip(name, arch, file, device)
+    if "/" in name:
+        arch, tag = name.split("/", 1)
+        return _from_open_clip(name, arch, tag, device)
+    raise ConfigError(
+        f"unknown CLIP {name!r}: use a catalogue name ({', '.join(catalog.names('clip'))}), "
+        "ARCH/TAG, ARCH:FILE or a model directory"
+    )
+
+
+def _from_catalog(name: str, device) -> ClipModel:
+    from data.weights import catalog, resolve
+
+    entry = catalog.get_entry(name)
+    if entry.get("kind") != "clip":
+        raise ConfigError(f"{name!r} is a {entry.get('kind')} model, not a CLIP model")
+    source = entry.get("source", {})
+    if "open_clip" in source:  # a published tag: open_clip's own registry and cache
+        spec = source["open_clip"]
+        return _from_open_clip(name, spec["model"], spec["pretrained"], device)
+    location = resolve.resolve(name)
+    clip = _from_open_clip(name, f"local-dir:{location}", None, device)
+    clip.identity |= {"path": str(location)}
+    return clip

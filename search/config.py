@@ -1,0 +1,79 @@
+"""Search settings as one dataclass: recorded verbatim with every result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from data.errors import ConfigError
+
+ALGORITHMS = ("ga", "nsga2", "cmaes", "random")
+PARETO_RULES = ("knee", "threshold", "similarity")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to search. ``budget`` (evaluations) wins over ``generations`` when both are given.
+
+    algorithm: ga (the CLIP-glass baseline), nsga2 (similarity + realism), cmaes, or random
+        (best-of-N from the prior: the re-ranking baseline).
+    mutation_sigma: mutation step as a fraction of each variable's prior std.
+    pareto_rule: how nsga2 picks one artwork from its front: knee, threshold (best
+        similarity with realism >= realism_threshold) or similarity.
+    refine_steps / refine_lr / prior_weight: Adam refinement of the best latents afterwards.
+    """
+
+    algorithm: str = "ga"
+    pop_size: int = 32
+    generations: int = 8
+    budget: int | None = None
+    mutation_sigma: float = 0.3
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    cmaes_sigma: float = 0.5
+    pareto_rule: str = "knee"
+    realism_threshold: float = 0.0
+    refine_steps: int = 0
+    refine_lr: float = 0.05
+    prior_weight: float = 1.0
+    top_k: int = 4
+    augmentations: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"unknown algorithm {self.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+        if self.pareto_rule not in PARETO_RULES:
+            raise ConfigError(f"unknown Pareto rule {self.pareto_rule!r}; use one of {', '.join(PARETO_RULES)}")
+        for name in ("pop_size", "generations", "batch_size", "top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.algorithm in ("ga", "nsga2") and self.pop_size < 2:
+            raise ConfigError(f"{self.algorithm} needs a population of at least 2")
+        if self.budget is not None and self.budget < self.pop_size:
+            raise ConfigError(f"budget {self.budget} is smaller than one population ({self.pop_size})")
+        for name in ("refine_steps", "augmentations"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("mutation_sigma", "cmaes_sigma", "refine_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.crossover_prob <= 1:
+            raise ConfigError(f"crossover_prob must be in [0, 1], got {self.crossover_prob}")
+        if self.prior_weight < 0:
+            raise ConfigError(f"prior_weight must be >= 0, got {self.prior_weight}")
+
+    @property
+    def n_generations(self) -> int:
+        """Generations run: the budget divided into whole populations."""
+        return self.budget // self.pop_size if self.budget is not None else self.generations
+
+    @property
+    def evaluations(self) -> int:
+        return self.n_generations * self.pop_size
+
+    @property
+    def uses_realism(self) -> bool:
+        return self.algorithm == "nsga2"
+
+    def to_dict(self) -> dict:
+        return asdict(self)

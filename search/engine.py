@@ -1,0 +1,129 @@
+"""The one search function: every component passed in, the whole loop readable here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pymoo.core.callback import Callback
+from tqdm.auto import tqdm
+
+from data.errors import ConfigError
+from data.provenance import versions
+from generators.protocol import Generator
+from search import pareto
+from search.algorithms import build_algorithm
+from search.config import SearchConfig
+from search.problem import LatentSearchProblem
+from search.refine import refine
+from search.scorer import ClipScorer, Prompt
+
+
+@dataclass
+class SearchResult:
+    """What a search found, with everything needed to reproduce it."""
+
+    prompt: Prompt
+    generator: dict
+    clip: dict
+    config: SearchConfig
+    seed: int
+    evaluations: int
+    history: list[float]
+    latent: np.ndarray  # the chosen latent [n_var]
+    similarity: float
+    realism: float | None
+    image: torch.Tensor  # the chosen image [3, H, W] in [-1, 1]
+    top_latents: np.ndarray  # [k, n_var], best similarity first (the chosen one among them)
+    top_similarities: np.ndarray
+    top_images: torch.Tensor
+    front: dict | None = None  # nsga2: latents, similarity, realism of the whole Pareto front
+    rule_satisfied: bool = True
+    refine_history: list[float] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=versions)
+
+
+class ProgressCallback(Callback):
+    """Records the best similarity after each generation and shows it on a progress bar."""
+
+    def __init__(self, problem: LatentSearchProblem, total: int, show: bool):
+        super().__init__()
+        self.problem = problem
+        self.history: list[float] = []
+        self.bar = tqdm(total=total, desc="search", unit="gen", disable=not show, leave=False)
+
+    def notify(self, algorithm):
+        self.history.append(self.problem.best_similarity)
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.problem.best_similarity:.4f}", evals=self.problem.evaluations)
+
+    def close(self):
+        self.bar.close()
+
+
+def run_search(
+    generator: Generator,
+    scorer: ClipScorer,
+    prompt: Prompt | str,
+    config: SearchConfig,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+) -> SearchResult:
+    """Search the generator's latent space for the image CLIP finds closest to ``prompt``."""
+    prompt = Prompt(prompt) if isinstance(prompt, str) else prompt
+    if config.uses_realism and not generator.has_realism:
+        raise ConfigError(f"nsga2 needs a realism objective, but generator {generator.name!r} has no discriminator")
+    started = time.perf_counter()
+    problem = LatentSearchProblem(generator, scorer, prompt, use_realism=config.uses_realism,
+                                  batch_size=config.batch_size, keep_top=config.top_k)
+    algorithm = build_algorithm(config, generator.latent_space)
+    callback = ProgressCallback(problem, config.n_generations, progress)
+    algorithm.setup(problem, termination=("n_gen", config.n_generations), seed=seed, callback=callback, verbose=False)
+    while algorithm.has_next():
+        algorithm.next()
+    callback.close()
+    searched = time.perf_counter()
+
+    top_similarities, top_latents = problem.top.best()
+    front, rule_satisfied = None, True
+    if config.uses_realism:
+        members = algorithm.opt
+        front_sim, front_real = members.get("similarity").ravel(), members.get("realism").ravel()
+        chosen, rule_satisfied = pareto.choose(front_sim, front_real, config.pareto_rule, config.realism_threshold)
+        front = {"latents": members.get("X"), "similarity": front_sim, "realism": front_real, "chosen": chosen}
+        start = members.get("X")[chosen][None, :]
+    else:
+        start = top_latents
+
+    refine_history: list[float] = []
+    if config.refine_steps:
+        refined, refined_sim, refine_history = refine(
+            generator, scorer, prompt, torch.from_numpy(np.asarray(start, dtype=np.float32)),
+            steps=config.refine_steps, lr=config.refine_lr, prior_weight=config.prior_weight,
+        )
+        start = refined.numpy()
+    if config.uses_realism:
+        latent = np.asarray(start[0], dtype=np.float32)
+    else:
+        scores = problem.score(start) if config.refine_steps else {"similarity": top_similarities}
+        order = np.argsort(-scores["similarity"], kind="stable")
+        top_latents, top_similarities = np.asarray(start)[order], scores["similarity"][order]
+        latent = top_latents[0].astype(np.float32)
+
+    with torch.no_grad():
+        top_images = generator.generate(torch.from_numpy(np.asarray(top_latents, dtype=np.float32)))
+        image = generator.generate(torch.from_numpy(latent[None, :]))
+        similarity = float(scorer.similarity(image, prompt)[0])
+        realism = float(generator.realism(image)[0]) if generator.has_realism else None
+    finished = time.perf_counter()
+    return SearchResult(
+        prompt=prompt, generator=generator.identity(), clip=scorer.clip.identity, config=config, seed=seed,
+        evaluations=problem.evaluations, history=callback.history, latent=latent, similarity=similarity,
+        realism=realism, image=image[0].cpu(), top_latents=np.asarray(top_latents), top_similarities=top_similarities,
+        top_images=top_images.cpu(), front=front, rule_satisfied=rule_satisfied, refine_history=refine_history,
+        timings={"search_s": searched - started, "refine_s": finished - searched, "total_s": finished - started},
+    )

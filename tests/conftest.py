@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny random models built on the fly (never shipped, never published)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def write_tiny_clip(directory: Path, seed: int = 0) -> Path:
+    """A random open_clip model saved in open_clip's local-dir layout."""
+    from open_clip.model import CLIP
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = CLIP(**TINY_CLIP_CONFIG)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model_cfg": TINY_CLIP_CONFIG,
+        "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bilinear"},
+    }
+    (directory / "open_clip_config.json").write_text(json.dumps(config))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / "open_clip_model.safetensors"))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
