@@ -16,7 +16,10 @@ from collections.abc import Callable, Sequence
 from data.errors import ArtbiasError
 
 # Modules that contribute subcommands, in pipeline order (data -> ... -> gallery).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "data.weights.commands",
+    "search.commands",
+)
 
 Handler = Callable[[argparse.Namespace], int | None]
 

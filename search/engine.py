@@ -119,6 +119,8 @@ def run_search(
         image = generator.generate(torch.from_numpy(latent[None, :]))
         similarity = float(scorer.similarity(image, prompt)[0])
         realism = float(generator.realism(image)[0]) if generator.has_realism else None
+        if front is not None:
+            front["images"] = generator.generate(torch.from_numpy(np.asarray(front["latents"], dtype=np.float32))).cpu()
     finished = time.perf_counter()
     return SearchResult(
         prompt=prompt, generator=generator.identity(), clip=scorer.clip.identity, config=config, seed=seed,

@@ -1,0 +1,58 @@
+"""``artbias search``: one CLIP-guided search, written to a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from search.config import ALGORITHMS, PARETO_RULES, SearchConfig
+
+DEFAULT_CLIP = "clip-world"
+
+
+def register(commands) -> None:
+    parser = commands.add("search", _search, "find the latent whose image CLIP finds closest to a prompt")
+    parser.add_argument("--generator", required=True, help="generator name or spec (see `artbias models list`)")
+    parser.add_argument("--prompt", required=True, help='e.g. "a beautiful landscape"')
+    parser.add_argument("--negative", action="append", default=[], help="a prompt to steer away from (repeatable)")
+    parser.add_argument("--template", action="append", default=[],
+                        help="prompt-ensemble template with {} (repeatable; default '{}')")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="ga")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--budget", type=int, help="evaluations (whole populations)")
+    size.add_argument("--gens", type=int, default=8, help="generations (default 8)")
+    parser.add_argument("--pop", type=int, default=32, help="population size (default 32)")
+    parser.add_argument("--refine-steps", type=int, default=0, help="Adam steps after the search (0 = off)")
+    parser.add_argument("--pareto-rule", choices=PARETO_RULES, default="knee")
+    parser.add_argument("--realism-threshold", type=float, default=0.0)
+    parser.add_argument("--augment", type=int, default=0, help="augmented views averaged per score")
+    parser.add_argument("--top-k", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clip", default=DEFAULT_CLIP, help=f"CLIP model (default {DEFAULT_CLIP})")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _search(args: argparse.Namespace) -> int:
+    from generators.registry import load_generator
+    from search.clip import load_clip
+    from search.engine import run_search
+    from search.output import write_result
+    from search.scorer import ClipScorer, Prompt
+
+    # Validate everything cheap before loading any model.
+    config = SearchConfig(
+        algorithm=args.algorithm, pop_size=args.pop, generations=args.gens, budget=args.budget,
+        refine_steps=args.refine_steps, pareto_rule=args.pareto_rule, realism_threshold=args.realism_threshold,
+        augmentations=args.augment, top_k=args.top_k,
+    )
+    prompt = Prompt(args.prompt, templates=tuple(args.template) or ("{}",), negatives=tuple(args.negative))
+    generator = load_generator(args.generator, device=args.device)
+    scorer = ClipScorer(load_clip(args.clip, device=args.device), augmentations=config.augmentations)
+    result = run_search(generator, scorer, prompt, config, seed=args.seed, progress=not args.quiet)
+    out = write_result(result, args.out, force=args.force)
+    print(json.dumps({"out": str(out), "best_similarity": result.similarity, "realism": result.realism,
+                      "evaluations": result.evaluations, "image": str(out / "image.png")}))
+    return 0

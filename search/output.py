@@ -1,0 +1,94 @@
+"""Writing a search result to a folder: the chosen PNG, the top-k / Pareto PNGs, result.json.
+
+The folder is written beside its destination and renamed into place at the end, so an
+interrupted or failed write leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from data.errors import ConfigError
+from search.engine import SearchResult
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """An image [3, H, W] in [-1, 1] as an 8-bit RGB PIL image."""
+    array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).numpy(), "RGB")
+
+
+def result_record(result: SearchResult, image_name: str) -> dict:
+    """The JSON-ready record of a search: settings, scores, latents, timings, versions."""
+    config = result.config
+    record = {
+        "prompt": result.prompt.text,
+        "templates": list(result.prompt.templates),
+        "negatives": list(result.prompt.negatives),
+        "negative_weight": result.prompt.negative_weight,
+        "generator": result.generator,
+        "clip": result.clip,
+        "algorithm": config.algorithm,
+        "settings": config.to_dict(),
+        "seed": result.seed,
+        "evaluations": result.evaluations,
+        "best_similarity": result.similarity,
+        "realism": result.realism,
+        "history": result.history,
+        "refine_history": result.refine_history,
+        "latent": result.latent.tolist(),
+        "top": [
+            {"similarity": float(s), "latent": np.asarray(x).tolist(), "image": f"top_{i:02d}.png"}
+            for i, (s, x) in enumerate(zip(result.top_similarities, result.top_latents, strict=True))
+        ],
+        "image": image_name,
+        "timings": result.timings,
+        "versions": result.versions,
+    }
+    if result.front is not None:
+        record["pareto"] = {
+            "rule": config.pareto_rule,
+            "realism_threshold": config.realism_threshold,
+            "rule_satisfied": result.rule_satisfied,
+            "chosen": int(result.front["chosen"]),
+            "members": [
+                {"similarity": float(s), "realism": float(r), "latent": np.asarray(x).tolist(), "image": f"pareto_{i:02d}.png"}
+                for i, (s, r, x) in enumerate(
+                    zip(result.front["similarity"], result.front["realism"], result.front["latents"], strict=True)
+                )
+            ],
+        }
+    return record
+
+
+def write_result(result: SearchResult, out: str | Path, *, force: bool = False) -> Path:
+    """Write the result folder atomically; refuse to replace a non-empty folder unless ``force``."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise ConfigError(f"output {out} already exists and is not empty (use --force to replace it)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise ConfigError(f"cannot write to {out}: {error.strerror}") from None
+    try:
+        to_pil(result.image).save(staging / "image.png")
+        for i, image in enumerate(result.top_images):
+            to_pil(image).save(staging / f"top_{i:02d}.png")
+        for i, image in enumerate(result.front["images"] if result.front is not None else []):
+            to_pil(image).save(staging / f"pareto_{i:02d}.png")
+        (staging / "result.json").write_text(json.dumps(result_record(result, "image.png"), indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,226 @@
+"""CLIP-guided latent search on a toy generator and a tiny random CLIP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_protocol import WithDiscriminator
+
+from data.errors import ConfigError
+from search import pareto
+from search.clip import load_clip
+from search.config import SearchConfig
+from search.engine import run_search
+from search.operators import PriorGaussianMutation, PriorSampling
+from search.problem import LatentSearchProblem
+from search.refine import prior_penalty, refine
+from search.scorer import ClipScorer, Prompt
+
+PROMPT = "a beautiful landscape"
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_clip_dir):
+    return load_clip(str(tiny_clip_dir))
+
+
+@pytest.fixture()
+def scorer(clip):
+    return ClipScorer(clip)
+
+
+@pytest.fixture()
+def generator():
+    return WithDiscriminator(with_discriminator=True)
+
+
+def images(n, size=16, seed=0):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+# -- scorer ------------------------------------------------------------------------------
+def test_preprocess_uses_the_models_size_and_normalisation(scorer, clip):
+    grey = torch.zeros(2, 3, 16, 16)  # 0 in [-1, 1] is 0.5 in [0, 1]
+    x = scorer.preprocess(grey)
+    assert x.shape == (2, 3, clip.image_size, clip.image_size)
+    expected = (0.5 - torch.tensor(clip.mean)) / torch.tensor(clip.std)
+    assert torch.allclose(x[0, :, 5, 5], expected, atol=1e-5)
+    wide = scorer.preprocess(torch.zeros(1, 3, 16, 40))  # shortest side resized, then centre crop
+    assert wide.shape[-2:] == (clip.image_size, clip.image_size)
+
+
+def test_batched_scores_equal_one_at_a_time(clip):
+    batch = images(6)
+    whole = ClipScorer(clip, chunk_size=64).similarity(batch, PROMPT)
+    single = torch.cat([ClipScorer(clip).similarity(batch[i : i + 1], PROMPT) for i in range(6)])
+    assert torch.allclose(whole, single, atol=1e-5)
+    assert whole.abs().max() <= 1 and whole.std() > 0
+
+
+def test_text_features_are_computed_once_per_prompt(scorer, monkeypatch):
+    calls = []
+    original = scorer.clip.model.encode_text
+    monkeypatch.setattr(scorer.clip.model, "encode_text", lambda t: calls.append(1) or original(t))
+    for _ in range(3):
+        scorer.similarity(images(2), PROMPT)
+    assert len(calls) == 1
+
+
+def test_scores_are_differentiable(scorer):
+    x = images(2).requires_grad_(True)
+    scorer.similarity(x, PROMPT).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_negative_prompt_lowers_scores(scorer):
+    batch = images(4)
+    plain = scorer.similarity(batch, Prompt(PROMPT))
+    avoided = scorer.similarity(batch, Prompt(PROMPT, negatives=("a dull street",), negative_weight=1.0))
+    assert not torch.allclose(plain, avoided)
+    # a negative prompt identical to the prompt cancels it exactly
+    cancelled = scorer.similarity(batch, Prompt(PROMPT, negatives=(PROMPT,), negative_weight=1.0))
+    assert torch.allclose(cancelled, torch.zeros(4), atol=1e-5)
+
+
+def test_augmented_scores_are_deterministic_and_differ(clip):
+    batch = images(3)
+    augmented = ClipScorer(clip, augmentations=4, augment_seed=3)
+    first, second = augmented.similarity(batch, PROMPT), augmented.similarity(batch, PROMPT)
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, ClipScorer(clip).similarity(batch, PROMPT))
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 1001])
+def test_bad_prompts_are_refused(bad):
+    with pytest.raises(ConfigError):
+        Prompt(bad)
+
+
+def test_prompt_longer_than_context_warns(scorer):
+    with pytest.warns(UserWarning, match="truncated"):
+        scorer.similarity(images(1), "mountain " * 90)
+
+
+def test_ensemble_needs_placeholders():
+    with pytest.raises(ConfigError, match="placeholder"):
+        Prompt(PROMPT, templates=("a photo",))
+
+
+# -- operators and problem -----------------------------------------------------------------
+def test_mutation_steps_follow_the_prior(generator):
+    space = generator.latent_space
+    rng = np.random.default_rng(0)
+    X = PriorSampling(space)._do(None, 4000, random_state=rng)
+    assert abs(X.std() - 1.0) < 0.05
+    mutated = PriorGaussianMutation(space, sigma=0.2, prob_var=1.0)._do(None, X, random_state=rng)
+    steps = (mutated - X)[np.abs(mutated) < 3.9]  # away from the clipping bounds
+    assert abs(steps.std() - 0.2) < 0.02
+
+
+def test_problem_scores_a_population_in_batches(generator, scorer):
+    problem = LatentSearchProblem(generator, scorer, Prompt(PROMPT), batch_size=8, use_realism=True)
+    X = generator.latent_space.sample(20, torch.Generator().manual_seed(0)).numpy()
+    generator.calls = 0
+    out = {}
+    problem._evaluate(X, out)
+    assert generator.calls == 3  # ceil(20 / 8) batches, not 20 single calls
+    assert out["F"].shape == (20, 2)
+    assert np.allclose(out["F"][:, 0], -out["similarity"])
+    assert problem.evaluations == 20
+    with pytest.raises(ConfigError, match="NaN"):
+        problem._evaluate(np.full((2, 5), np.nan), {})
+    with pytest.raises(ConfigError, match="bounds"):
+        problem._evaluate(np.full((2, 5), 99.0), {})
+
+
+# -- the search ----------------------------------------------------------------------------
+def search(generator, scorer, seed=0, **settings):
+    config = SearchConfig(**({"pop_size": 16, "budget": 128} | settings))
+    return run_search(generator, scorer, PROMPT, config, seed=seed, progress=False)
+
+
+@pytest.mark.parametrize("algorithm", ["ga", "cmaes", "random", "nsga2"])
+def test_same_seed_same_result(generator, scorer, algorithm):
+    first = search(generator, scorer, seed=5, algorithm=algorithm)
+    again = search(generator, scorer, seed=5, algorithm=algorithm)
+    other = search(generator, scorer, seed=6, algorithm=algorithm)
+    assert np.array_equal(first.latent, again.latent)
+    assert torch.equal(first.image, again.image)
+    assert not np.array_equal(first.latent, other.latent)
+    assert first.evaluations <= 129 and len(first.history) == 8
+    assert all(b >= a for a, b in zip(first.history, first.history[1:], strict=False))
+
+
+def test_ga_beats_best_of_n_at_equal_budget(generator, scorer):
+    ga = [search(generator, scorer, seed=s, algorithm="ga").similarity for s in range(6)]
+    best_of_n = [search(generator, scorer, seed=s, algorithm="random").similarity for s in range(6)]
+    assert np.mean(ga) > np.mean(best_of_n)
+
+
+def test_search_beats_unguided_samples(generator, scorer):
+    result = search(generator, scorer, seed=0)
+    unguided = scorer.similarity(generator.generate(generator.latent_space.sample(128)), PROMPT)
+    assert result.similarity > float(unguided.max())
+
+
+def test_nsga2_keeps_a_front_and_follows_the_rule(generator, scorer):
+    result = search(generator, scorer, algorithm="nsga2", pareto_rule="threshold", realism_threshold=0.4)
+    front = result.front
+    sim, real = front["similarity"], front["realism"]
+    assert len(sim) >= 2
+    for i in range(len(sim)):  # no member dominates another
+        assert not np.any((sim >= sim[i]) & (real >= real[i]) & ((sim > sim[i]) | (real > real[i])))
+    chosen = front["chosen"]
+    if result.rule_satisfied:
+        ok = real >= 0.4
+        assert real[chosen] >= 0.4 and sim[chosen] == sim[ok].max()
+    else:
+        assert real[chosen] == real.max()
+    assert result.similarity == pytest.approx(sim[chosen], abs=1e-5)
+
+
+def test_nsga2_needs_a_discriminator(scorer):
+    from test_protocol import LinearFamily
+
+    with pytest.raises(ConfigError, match="discriminator"):
+        search(LinearFamily(), scorer, algorithm="nsga2")
+
+
+def test_refinement_never_loses_and_stays_in_bounds(generator, scorer):
+    start = generator.latent_space.sample(3, torch.Generator().manual_seed(1))
+    before = scorer.similarity(generator.generate(start), PROMPT)
+    refined, after, history = refine(generator, scorer, Prompt(PROMPT), start, steps=10, lr=0.2)
+    assert torch.all(after >= before - 1e-6) and after.max() > before.max()
+    low, high = generator.latent_space.bounds()
+    assert refined.min() >= low.min() and refined.max() <= high.max()
+    assert len(history) == 10
+    plain = search(generator, scorer, seed=2)
+    refined_search = search(generator, scorer, seed=2, refine_steps=10)
+    assert refined_search.similarity >= plain.similarity
+
+
+def test_prior_penalty_is_zero_in_the_typical_set(generator):
+    typical = torch.ones(1, 5)  # |z|^2 / d = 1
+    assert prior_penalty(generator, typical).item() == pytest.approx(0.0)
+    assert prior_penalty(generator, 3 * typical).item() > 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"algorithm": "sgd"}, {"budget": 8, "pop_size": 16}, {"pop_size": 0}, {"pareto_rule": "middle"},
+     {"mutation_sigma": 0}, {"refine_steps": -1}],
+)
+def test_bad_settings_are_refused(settings):
+    with pytest.raises(ConfigError):
+        SearchConfig(**settings)
+
+
+# -- Pareto rules --------------------------------------------------------------------------
+def test_knee_is_the_elbow_of_a_front():
+    similarity = np.array([1.0, 0.95, 0.9, 0.5, 0.0])
+    realism = np.array([0.0, 0.5, 0.9, 0.95, 1.0])
+    assert pareto.choose(similarity, realism, "knee") == (2, True)
+    assert pareto.choose(similarity, realism, "similarity") == (0, True)
+    assert pareto.choose(similarity, realism, "threshold", 0.92) == (3, True)
+    assert pareto.choose(similarity, realism, "threshold", 2.0) == (4, False)
