@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from scipy.stats import truncnorm
 
 from data.errors import ConfigError
 
-PRIORS = ("normal", "uniform")
+PRIORS = ("normal", "truncnormal", "uniform")
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,10 @@ class LatentBlock:
     """One named group of search variables.
 
     shape: the per-sample shape the network takes (e.g. (128,) for z, (8, 512) for w+).
-    prior: "normal" (mean ``loc``, std ``scale``) or "uniform" over [low, high].
-    low/high: search bounds; samples are clipped to them.
+    prior: "normal" (mean ``loc``, std ``scale``; samples clipped to the bounds),
+        "truncnormal" (that normal truncated to [low, high], e.g. BigGAN's truncation trick)
+        or "uniform" over [low, high].
+    low/high: search bounds.
     """
 
     name: str
@@ -54,7 +57,13 @@ class LatentBlock:
         """The prior's standard deviation: the natural unit for mutation steps."""
         if self.prior == "normal":
             return self.scale
+        if self.prior == "truncnormal":
+            return float(truncnorm.std(*self._standard_bounds)) * self.scale
         return (self.high - self.low) / np.sqrt(12.0)
+
+    @property
+    def _standard_bounds(self) -> tuple[float, float]:
+        return (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,7 @@ class LatentSpace:
     def centre(self) -> np.ndarray:
         """The prior's centre per variable: the normal's mean, or the uniform's midpoint."""
         return np.concatenate(
-            [np.full(b.size, b.loc if b.prior == "normal" else (b.low + b.high) / 2) for b in self.blocks]
+            [np.full(b.size, (b.low + b.high) / 2 if b.prior == "uniform" else b.loc) for b in self.blocks]
         )
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -112,6 +121,8 @@ class LatentSpace:
         for b in self.blocks:
             if b.prior == "normal":
                 x = standard_normal(b.size) * b.scale + b.loc
+            elif b.prior == "truncnormal":  # inverse CDF: exact, and driven by uniform draws
+                x = truncnorm.ppf(standard_uniform(b.size), *b._standard_bounds) * b.scale + b.loc
             else:
                 x = standard_uniform(b.size) * (b.high - b.low) + b.low
             parts.append(np.clip(x, b.low, b.high))

@@ -15,12 +15,12 @@ from search.scorer import ClipScorer, Prompt
 
 
 def prior_penalty(generator: Generator, latents: torch.Tensor) -> torch.Tensor:
-    """Per-latent penalty [B]: for each normal block, (|z|^2 / (d sigma^2) - 1)^2."""
+    """Per-latent penalty [B]: for each Gaussian block, (|z - mu|^2 / (d s^2) - 1)^2, s its spread."""
     penalty = torch.zeros(latents.shape[0], device=latents.device)
     for block, part in zip(generator.latent_space.blocks, generator.latent_space.split(latents).values(), strict=True):
-        if block.prior != "normal":
+        if block.prior == "uniform":
             continue
-        z = (part.reshape(part.shape[0], -1) - block.loc) / block.scale
+        z = (part.reshape(part.shape[0], -1) - block.loc) / block.spread
         penalty = penalty + (z.pow(2).mean(dim=1) - 1).pow(2)
     return penalty
 

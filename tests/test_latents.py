@@ -78,3 +78,13 @@ def test_bad_latent_shape_names_expected_width():
 def test_duplicate_block_names_refused():
     with pytest.raises(ConfigError):
         LatentSpace((LatentBlock("z", (2,)), LatentBlock("z", (3,))))
+
+
+def test_truncated_normal_prior_is_exact():
+    block = LatentBlock("z", (1000,), prior="truncnormal", low=-2.0, high=2.0)
+    x = LatentSpace((block,)).sample(20, torch.Generator().manual_seed(0))
+    assert x.abs().max() <= 2.0
+    assert (x.abs() == 2.0).float().mean() < 1e-3  # truncated, not clipped onto the bounds
+    assert abs(x.std().item() - block.spread) < 0.01 and block.spread < 1.0
+    rng_draw = LatentSpace((block,)).sample_numpy(20, np.random.default_rng(0))
+    assert np.abs(rng_draw).max() <= 2.0 and abs(rng_draw.std() - block.spread) < 0.01

@@ -1,0 +1,166 @@
+"""Loading and saving BigGAN-deep checkpoints: ``config.json`` + weights.
+
+Published checkpoints are a folder with ``config.json`` and ``pytorch_model.bin`` (a torch
+pickle of a plain state dict, read here with ``weights_only=True`` so no code can run);
+the project saves ``config.json`` + ``model.safetensors``. Every problem with a file is a
+``CheckpointError`` that names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from generators.biggan.config import BigGANConfig, read_config
+from generators.biggan.model import BigGANDeep
+
+CONFIG_NAME = "config.json"
+WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")  # in order of preference
+_SHOWN = 5  # how many offending keys an error lists
+
+
+def find_weights(directory: Path) -> Path:
+    for name in WEIGHT_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    raise WeightsNotFoundError(
+        f"no BigGAN weights in {directory}: expected one of {list(WEIGHT_NAMES)}"
+    )
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file or a torch-pickled plain state dict, on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"BigGAN weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(path, device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to parse means a bad file
+        raise CheckpointError(
+            f"cannot read BigGAN weights {path}: corrupt or truncated ({error})"
+        ) from error
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"BigGAN weights {path} are not a plain state dict of named tensors")
+    if not state:
+        raise CheckpointError(f"BigGAN weights {path} hold no tensors (empty state dict)")
+    return state
+
+
+def check_state_dict(
+    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str
+) -> None:
+    """Raise ``CheckpointError`` naming missing, unexpected, mis-shaped or non-finite tensors."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys {_few(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys {_few(unexpected)}")
+    wrong_shape = [
+        f"{k}: {list(state[k].shape)} != {list(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} tensors of the wrong shape {_few(wrong_shape)}")
+    not_float = sorted(k for k in state if k in expected and not state[k].is_floating_point())
+    if not_float:
+        problems.append(f"non-float tensors {_few(not_float)}")
+    if problems:
+        raise CheckpointError(
+            f"BigGAN weights {source} do not fit the config: " + "; ".join(problems)
+        )
+    non_finite = sorted(k for k, v in state.items() if not torch.isfinite(v).all())
+    if non_finite:
+        raise CheckpointError(f"BigGAN weights {source} hold NaN/inf values in {_few(non_finite)}")
+
+
+def load_biggan(
+    path: str | Path, config: dict | BigGANConfig | str | Path | None = None
+) -> BigGANDeep:
+    """A BigGAN-deep in eval mode from a checkpoint folder or a weights file.
+
+    path: a folder with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin``,
+    or a weights file. config: the architecture (dict, ``BigGANConfig`` or a JSON path);
+    when omitted, the ``config.json`` in the folder (or beside the file) is used.
+    """
+    path = Path(path)
+    if path.is_dir():
+        weights = find_weights(path)
+        config_file = path / CONFIG_NAME
+    elif path.is_file():
+        weights, config_file = path, path.parent / CONFIG_NAME
+    else:
+        raise WeightsNotFoundError(f"BigGAN checkpoint not found: {path}")
+    if config is None:
+        if not config_file.is_file():
+            raise CheckpointError(
+                f"no {CONFIG_NAME} for BigGAN weights {weights}; pass config= explicitly"
+            )
+        config = config_file
+    try:
+        architecture = (
+            read_config(config)
+            if isinstance(config, str | Path)
+            else BigGANConfig.from_dict(config)
+        )
+    except ConfigError as error:
+        raise CheckpointError(f"BigGAN checkpoint {path}: {error}") from error
+
+    state = read_state_dict(weights)
+    with torch.device("meta"):  # layout only: no memory, no random initialisation
+        model = BigGANDeep(architecture)
+    check_state_dict(state, model.state_dict(), str(weights))
+    state = {k: v.float() for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+def save_biggan(model: BigGANDeep, directory: str | Path) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each file atomically)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _write_atomically(
+        directory / WEIGHT_NAMES[0], lambda tmp: save_file(state, tmp, metadata={"format": "pt"})
+    )
+    config_text = json.dumps(model.config.to_dict(), indent=2) + "\n"
+    _write_atomically(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(config_text))
+    return directory
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(target: Path, write) -> None:
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _few(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    return f"[{shown}{', ...' if len(items) > _SHOWN else ''}]"
