@@ -33,6 +33,7 @@ def register(commands) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    register_training(commands)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -55,4 +56,43 @@ def _search(args: argparse.Namespace) -> int:
     out = write_result(result, args.out, force=args.force)
     print(json.dumps({"out": str(out), "best_similarity": result.similarity, "realism": result.realism,
                       "evaluations": result.evaluations, "image": str(out / "image.png")}))
+    return 0
+
+
+def register_training(commands) -> None:
+    train = commands.add("train clip", _train_clip, "train the starter CLIP on a world dataset's captions")
+    train.add_argument("--data", required=True, help="world dataset folder (with manifest.parquet)")
+    train.add_argument("--out", required=True, help="output model folder (open_clip local-dir layout)")
+    train.add_argument("--architecture", default="clip-world", help="config in search/configs/")
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--quiet", action="store_true")
+
+    evaluate = commands.add("eval clip", _eval_clip, "zero-shot accuracy and beauty correlation on fresh world scenes")
+    evaluate.add_argument("--model", default=DEFAULT_CLIP)
+    evaluate.add_argument("--n", type=int, default=1200)
+    evaluate.add_argument("--seed", type=int, default=12345)
+
+
+def _train_clip(args: argparse.Namespace) -> int:
+    from search.clip_training import ClipTrainConfig, train_clip
+
+    config = ClipTrainConfig(data=args.data, out=args.out, architecture=args.architecture, epochs=args.epochs,
+                             batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    record = train_clip(config, progress=not args.quiet)
+    print(json.dumps({"out": args.out, **record["metrics"]}, indent=2))
+    return 0
+
+
+def _eval_clip(args: argparse.Namespace) -> int:
+    from data.errors import ConfigError
+    from search.clip import load_clip
+    from search.scorer import ClipScorer
+    from search.world_eval import evaluate_world_clip
+
+    if args.n < 6:
+        raise ConfigError(f"--n must be at least 6 (one scene per class), got {args.n}")
+    print(json.dumps(evaluate_world_clip(ClipScorer(load_clip(args.model)), n=args.n, seed=args.seed), indent=2))
     return 0

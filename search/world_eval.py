@@ -1,0 +1,62 @@
+"""How well a CLIP knows the scenery world: zero-shot class accuracy and its notion of beauty.
+
+Both are measured on freshly rendered scenes (a seed never used for training), against the
+world's ground truth: the scene's class, and its aesthetic value from the documented rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from data.world.aesthetic import AestheticRule
+from data.world.params import CLASSES, sample_scenes
+from data.world.render import render_scenes
+from search.scorer import ClipScorer
+
+CLASS_PROMPTS = {
+    "buildings": ("buildings", "a city skyline", "tall buildings"),
+    "forest": ("a forest", "trees in a forest", "woods"),
+    "glacier": ("a glacier", "an ice field", "a glacier with ice"),
+    "mountain": ("mountains", "a mountain range", "mountain peaks"),
+    "sea": ("the sea", "the ocean", "a seascape with waves"),
+    "street": ("a street", "a road between buildings", "a city street"),
+}
+TEMPLATES = ("{}", "a picture of {}", "a view of {}")
+
+
+def fresh_world(n: int, seed: int, size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """``n`` balanced scenes: images [n,3,H,W] in [-1,1], class indices, aesthetic values."""
+    rng = np.random.default_rng(seed)
+    classes = [CLASSES[i % len(CLASSES)] for i in range(n)]
+    scenes = sample_scenes(classes, rng)
+    pixels = torch.from_numpy(render_scenes(scenes, size)).permute(0, 3, 1, 2).float()
+    return pixels / 127.5 - 1, scenes.class_index.copy(), AestheticRule.load().values(scenes)
+
+
+def class_text_features(scorer: ClipScorer) -> torch.Tensor:
+    """[6, D] prompt-ensembled class features, in ``CLASSES`` order."""
+    return torch.stack(
+        [scorer.text_features([t.format(p) for p in CLASS_PROMPTS[c] for t in TEMPLATES]) for c in CLASSES]
+    )
+
+
+@torch.no_grad()
+def evaluate_world_clip(scorer: ClipScorer, n: int = 1200, seed: int = 12345) -> dict:
+    """Zero-shot accuracy on the six classes, and Spearman correlation between the
+    beautiful-minus-dull similarity and the scenes' aesthetic values."""
+    images, labels, aesthetic = fresh_world(n, seed, scorer.clip.image_size)
+    features = torch.cat([scorer.image_features(images[i : i + 256]) for i in range(0, n, 256)])
+    predicted = (features @ class_text_features(scorer).T).argmax(1).cpu().numpy()
+    beauty = features @ scorer.text_features(["a beautiful landscape"])
+    dullness = features @ scorer.text_features(["a dull landscape"])
+    rho = spearmanr((beauty - dullness).cpu().numpy(), aesthetic).statistic
+    per_class = {c: float((predicted[labels == k] == k).mean()) for k, c in enumerate(CLASSES)}
+    return {
+        "n": n,
+        "seed": seed,
+        "zero_shot_accuracy": float((predicted == labels).mean()),
+        "zero_shot_per_class": per_class,
+        "beautiful_minus_dull_spearman": float(rho),
+    }
