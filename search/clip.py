@@ -79,10 +79,6 @@ def load_clip(name: str, *, device: torch.device | str = "cpu") -> ClipModel:
         if not (path / "open_clip_config.json").is_file():
             raise CheckpointError(f"CLIP directory {path} has no open_clip_config.json")
         return _from_open_clip(name, f"local-dir:{path}", None, device)
-    from data.weights import catalog
-
-    if name in catalog.names():
-        return _from_catalog(name, device)
     if ":" in name:
         arch, file = name.split(":", 1)
         if not Path(file).is_file():
@@ -91,23 +87,18 @@ def load_clip(name: str, *, device: torch.device | str = "cpu") -> ClipModel:
     if "/" in name:
         arch, tag = name.split("/", 1)
         return _from_open_clip(name, arch, tag, device)
-    raise ConfigError(
-        f"unknown CLIP {name!r}: use a catalogue name ({', '.join(catalog.names('clip'))}), "
-        "ARCH/TAG, ARCH:FILE or a model directory"
-    )
+    return _from_catalog(name, device)
 
 
 def _from_catalog(name: str, device) -> ClipModel:
-    from data.weights import catalog, resolve
+    """Catalogue CLIPs (starter or published) resolve to an open_clip local-dir folder."""
+    from data.weights.catalog import get_entry
+    from data.weights.resolve import resolve_weights
 
-    entry = catalog.get_entry(name)
-    if entry.get("kind") != "clip":
-        raise ConfigError(f"{name!r} is a {entry.get('kind')} model, not a CLIP model")
-    source = entry.get("source", {})
-    if "open_clip" in source:  # a published tag: open_clip's own registry and cache
-        spec = source["open_clip"]
-        return _from_open_clip(name, spec["model"], spec["pretrained"], device)
-    location = resolve.resolve(name)
-    clip = _from_open_clip(name, f"local-dir:{location}", None, device)
-    clip.identity |= {"path": str(location)}
+    entry = get_entry(name)  # unknown names: a ConfigError with close matches
+    if entry.kind != "clip":
+        raise ConfigError(f"{name!r} is a {entry.kind} model, not a CLIP model")
+    folder = resolve_weights(entry)
+    clip = _from_open_clip(name, f"local-dir:{folder}", None, device)
+    clip.identity |= {"path": str(folder), "catalogue": name}
     return clip
