@@ -17,8 +17,11 @@ from data.errors import ArtbiasError
 
 # Modules that contribute subcommands, in pipeline order (data -> ... -> gallery).
 COMMAND_MODULES: tuple[str, ...] = (
+    "data.commands",
     "data.weights.commands",
+    "generators.commands",
     "search.commands",
+    "classifier.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
