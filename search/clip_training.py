@@ -76,32 +76,14 @@ def _paraphrases(table) -> list[list[str]]:
     """World manifests keep every scene attribute, so fresh paraphrases can be drawn."""
     from data.world.aesthetic import AestheticRule
     from data.world.captions import caption_scenes
-    scenes = _scenes_from_records(table.to_dict("records"))
+    from data.world.params import SceneBatch
+
+    scenes = SceneBatch.from_records(table.to_dict("records"))
     rule = AestheticRule.load()
     variants = [list(table["caption"])] + [
         [c.text for c in caption_scenes(scenes, rule, variant=v)] for v in range(1, CAPTION_VARIANTS)
     ]
     return [list(texts) for texts in zip(*variants, strict=True)]
-
-
-def _scenes_from_records(rows: list[dict]):
-    from data.world.params import CLASSES, PALETTES, SKIES, TIMES, WEATHERS, SceneBatch
-
-    def column(fn, dtype):
-        return np.array([fn(r) for r in rows], dtype=dtype)
-
-    return SceneBatch(
-        class_index=column(lambda r: CLASSES.index(r["class"]), np.int64),
-        time_index=column(lambda r: TIMES.index(r["time"]), np.int64),
-        weather_index=column(lambda r: WEATHERS.index(r["weather"]), np.int64),
-        palette_index=column(lambda r: PALETTES[r["class"]].index(r["palette"]), np.int64),
-        sky_index=column(lambda r: SKIES[r["time"]].index(r["sky"]), np.int64),
-        horizon=column(lambda r: r["horizon"], np.float32),
-        layers=column(lambda r: r["layers"], np.int64),
-        view=column(lambda r: r["view"], np.float32),
-        density=column(lambda r: r["density"], np.float32),
-        noise_seed=column(lambda r: r["noise_seed"], np.uint32),
-    )
 
 
 # -- model ---------------------------------------------------------------------------------

@@ -113,6 +113,26 @@ class SceneBatch:
             }
         )
 
+    @staticmethod
+    def from_records(rows: Sequence[dict]) -> SceneBatch:
+        """The inverse of ``records()``: a manifest's attribute rows back into a batch."""
+
+        def column(value, dtype):
+            return np.array([value(r) for r in rows], dtype=dtype)
+
+        return SceneBatch(
+            class_index=column(lambda r: CLASSES.index(r["class"]), np.int64),
+            time_index=column(lambda r: TIMES.index(r["time"]), np.int64),
+            weather_index=column(lambda r: WEATHERS.index(r["weather"]), np.int64),
+            palette_index=column(lambda r: PALETTES[r["class"]].index(r["palette"]), np.int64),
+            sky_index=column(lambda r: SKIES[r["time"]].index(r["sky"]), np.int64),
+            horizon=column(lambda r: r["horizon"], np.float32),
+            layers=column(lambda r: r["layers"], np.int64),
+            view=column(lambda r: r["view"], np.float32),
+            density=column(lambda r: r["density"], np.float32),
+            noise_seed=column(lambda r: r["noise_seed"], np.uint32),
+        )
+
     def records(self) -> list[dict]:
         """One dict per scene with names instead of indices (the manifest's attribute columns)."""
         rows = []
