@@ -1,0 +1,266 @@
+"""DCGAN (Radford, Metz & Chintala 2015) at any power-of-two image size, and its adapter.
+
+The generator grows a 1x1 latent to 4x4 with one transposed convolution, then doubles the
+size with stride-2 transposed convolutions (BatchNorm + ReLU) until the image size,
+ending in Tanh; channels halve at each doubling down to ``ngf``. The discriminator mirrors
+it: stride-2 convolutions (BatchNorm + LeakyReLU 0.2, none on the first) down to 4x4, then
+a 4x4 convolution to one logit. So 64x64 gives exactly the paper's network, and the number
+of blocks follows from the size.
+
+A trained DCGAN is a folder: ``config.json`` (architecture + free-form metadata) and
+``model.safetensors`` (``generator.*`` and ``discriminator.*`` tensors).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from data.errors import CheckpointError, ConfigError
+from generators.latents import LatentBlock, LatentSpace
+from generators.protocol import Generator
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    """Architecture: latent size ``nz``, generator/discriminator widths, image channels and size."""
+
+    image_size: int = 64
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    nc: int = 3
+
+    def __post_init__(self):
+        size = self.image_size
+        if size < 32 or size & (size - 1):
+            raise ConfigError(f"DCGAN image_size must be a power of two >= 32, got {size}")
+        for name in ("nz", "ngf", "ndf", "nc"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"DCGAN {name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def n_doublings(self) -> int:
+        """Stride-2 blocks between 4x4 and the image size (4 for 64x64, as in the paper)."""
+        return int(math.log2(self.image_size)) - 2
+
+
+def init_weights(module: nn.Module) -> None:
+    """The paper's initialisation: N(0, 0.02) convolutions, BatchNorm scale N(1, 0.02)."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class GeneratorNet(nn.Module):
+    """z [B, nz] -> images [B, nc, S, S] in [-1, 1]."""
+
+    def __init__(self, config: DCGANConfig):
+        super().__init__()
+        n = config.n_doublings
+        widths = [config.ngf * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 8, 4, 2, 1 x ngf
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.nz, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for wide, narrow in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), nn.BatchNorm2d(narrow), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], config.nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.reshape(z.shape[0], -1, 1, 1))
+
+
+class DiscriminatorNet(nn.Module):
+    """images [B, nc, S, S] in [-1, 1] -> logits [B] (higher = more real)."""
+
+    def __init__(self, config: DCGANConfig):
+        super().__init__()
+        n = config.n_doublings
+        widths = [config.ndf * 2**i for i in range(n)]  # e.g. 1, 2, 4, 8 x ndf
+        layers: list[nn.Module] = [nn.Conv2d(config.nc, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for narrow, wide in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.main(images).reshape(-1)
+
+
+def build_dcgan(config: DCGANConfig) -> tuple[GeneratorNet, DiscriminatorNet]:
+    """A freshly initialised generator and discriminator (for training)."""
+    return GeneratorNet(config), DiscriminatorNet(config)
+
+
+# -- saving and loading ----------------------------------------------------------------
+def _write_atomically(path: Path, write) -> None:
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def save_dcgan(
+    generator: GeneratorNet,
+    discriminator: DiscriminatorNet | None,
+    config: DCGANConfig,
+    directory: str | Path,
+    *,
+    metadata: dict | None = None,
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each atomically)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    if discriminator is not None:
+        tensors |= {f"discriminator.{k}": v for k, v in discriminator.state_dict().items()}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    document = {"family": "dcgan", "architecture": asdict(config), "metadata": metadata or {}}
+    _write_atomically(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p)))
+    _write_atomically(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(document, indent=2) + "\n"))
+    return directory
+
+
+def read_config(directory: str | Path) -> tuple[DCGANConfig, dict]:
+    """The architecture and metadata recorded in a DCGAN folder."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"DCGAN folder {directory}: {CONFIG_NAME} is missing")
+    try:
+        document = json.loads(path.read_text())
+        names = {f.name for f in fields(DCGANConfig)}
+        config = DCGANConfig(**{k: v for k, v in document["architecture"].items() if k in names})
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ConfigError) as error:
+        raise CheckpointError(f"DCGAN config {path} is unreadable: {error}") from error
+    return config, document.get("metadata", {})
+
+
+def _load_part(module: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path) -> None:
+    """Load ``prefix.*`` tensors into ``module``, naming every missing or misshapen key."""
+    found = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    misshapen = [f"{k} {list(found[k].shape)} != {list(v.shape)}" for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    if missing or unexpected or misshapen:
+        raise CheckpointError(
+            f"{path} does not fit the DCGAN in its config.json: "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {misshapen[:5]}"
+        )
+    module.load_state_dict(found)
+
+
+def load_dcgan(directory: str | Path) -> tuple[GeneratorNet, DiscriminatorNet | None, DCGANConfig]:
+    """Networks from a DCGAN folder; the discriminator is None when none was saved."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"DCGAN folder {directory} does not exist")
+    config, _ = read_config(directory)
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(f"DCGAN folder {directory}: {WEIGHTS_NAME} is missing")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights} is not a readable safetensors file: {error}") from error
+    generator = GeneratorNet(config)
+    _load_part(generator, tensors, "generator.", weights)
+    discriminator = None
+    if any(k.startswith("discriminator.") for k in tensors):
+        discriminator = DiscriminatorNet(config)
+        _load_part(discriminator, tensors, "discriminator.", weights)
+    return generator, discriminator, config
+
+
+# -- the protocol adapter ----------------------------------------------------------------
+class DCGANGenerator(Generator):
+    """A DCGAN seen through the Generator protocol: one latent block ``z`` ~ N(0, I)."""
+
+    family = "dcgan"
+
+    def __init__(
+        self,
+        generator: GeneratorNet,
+        discriminator: DiscriminatorNet | None,
+        config: DCGANConfig,
+        *,
+        name: str = "dcgan",
+        weights_sha256: str | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(device, dtype)
+        self.name = name
+        self.config = config
+        self.image_size = config.image_size
+        self.latent_space = LatentSpace((LatentBlock("z", (config.nz,), low=-4.0, high=4.0),))
+        self.generator = generator
+        self.discriminator = discriminator
+        self.weights_sha256 = weights_sha256
+        self.to(self.device, self.dtype)
+
+    def synthesize(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        images = self.generator(parts["z"])
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+    def modules(self) -> dict[str, nn.Module]:
+        found: dict[str, nn.Module] = {"generator": self.generator}
+        if self.discriminator is not None:
+            found["discriminator"] = self.discriminator
+        return found
+
+    @property
+    def has_realism(self) -> bool:
+        return self.discriminator is not None
+
+    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+        if self.discriminator is None:
+            return super().discriminate(images)  # raises RealismUnavailable
+        if self.config.nc == 1:  # a grey-scale model judges the luminance of RGB input
+            images = images.mean(dim=1, keepdim=True)
+        return self.discriminator(images)
+
+    def identity(self) -> dict:
+        return super().identity() | {"config": asdict(self.config), "weights_sha256": self.weights_sha256}
+
+
+def load(path: str | Path, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, **options) -> DCGANGenerator:
+    """The family loader: a DCGAN folder -> ``DCGANGenerator``."""
+    from data.weights.resolve import sha256_file
+
+    if options:
+        raise ConfigError(f"DCGAN takes no loader options, got {sorted(options)}")
+    generator, discriminator, config = load_dcgan(path)
+    return DCGANGenerator(
+        generator,
+        discriminator,
+        config,
+        name=Path(path).resolve().name,
+        weights_sha256=sha256_file(Path(path) / WEIGHTS_NAME),
+        device=device,
+        dtype=dtype,
+    )

@@ -1,0 +1,189 @@
+"""Diffusion models (diffusers ``UNet2DModel``) as generators, sampled with DDIM at eta = 0.
+
+With eta = 0 the DDIM sampler adds no noise after the start, so the image is a fixed,
+differentiable function of the initial noise: that noise is the latent the search moves.
+Two search spaces over it:
+
+- ``space="noise"``: the raw initial noise, one block ``noise`` [C, H, W] ~ N(0, I).
+- ``space="basis"``: ``n_basis`` weights over K fixed orthonormal noise directions (drawn
+  from ``basis_seed``); the combination is rescaled to norm sqrt(C*H*W), the norm a draw
+  from the prior has on average, so every weight vector maps onto the shell where the
+  model's starting noise lives. K weights instead of C*H*W numbers keep the search small.
+
+``num_inference_steps`` (default 20) trades fidelity for speed: each step is one UNet call.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from generators.latents import LatentBlock, LatentSpace
+from generators.protocol import Generator
+
+SPACES = ("noise", "basis")
+DEFAULT_STEPS = 20
+
+
+class DiffusionGenerator(Generator):
+    family = "diffusion"
+
+    def __init__(
+        self,
+        unet,
+        scheduler,
+        *,
+        name: str = "diffusion",
+        num_inference_steps: int = DEFAULT_STEPS,
+        space: str = "noise",
+        n_basis: int = 64,
+        basis_seed: int = 0,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(device, dtype)
+        if space not in SPACES:
+            raise ConfigError(f"diffusion space must be one of {SPACES}, got {space!r}")
+        if num_inference_steps <= 0:
+            raise ConfigError(f"num_inference_steps must be positive, got {num_inference_steps}")
+        if n_basis <= 0:
+            raise ConfigError(f"n_basis must be positive, got {n_basis}")
+        self.name = name
+        self.unet = unet
+        self.scheduler = scheduler
+        self.scheduler.set_timesteps(num_inference_steps)
+        self.num_inference_steps = num_inference_steps
+        self.space = space
+        size = unet.config.sample_size
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        self.noise_shape = (unet.config.in_channels, height, width)
+        self.image_size = height
+        self.basis_seed = basis_seed
+        if space == "noise":
+            self.latent_space = LatentSpace((LatentBlock("noise", self.noise_shape, low=-5.0, high=5.0),))
+            self.basis = None
+        else:
+            if n_basis > math.prod(self.noise_shape):
+                raise ConfigError(f"n_basis {n_basis} exceeds the noise dimension {math.prod(self.noise_shape)}")
+            self.latent_space = LatentSpace((LatentBlock("weights", (n_basis,), low=-4.0, high=4.0),))
+            self.basis = _orthonormal_basis(n_basis, math.prod(self.noise_shape), basis_seed)
+        self.to(self.device, self.dtype)
+
+    # -- latents -> initial noise ---------------------------------------------------------
+    def initial_noise(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The starting noise [B, C, H, W] the sampler denoises."""
+        if self.basis is None:
+            return parts["noise"]
+        weights = parts["weights"]
+        basis = self.basis.to(weights.dtype)
+        combined = weights @ basis  # [B, D]; the basis rows are orthonormal
+        target = math.sqrt(basis.shape[1])
+        combined = combined * (target / combined.norm(dim=1, keepdim=True).clamp_min(1e-8))
+        return combined.reshape(-1, *self.noise_shape)
+
+    # -- the sampler ------------------------------------------------------------------------
+    def synthesize(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        sample = self.initial_noise(parts)
+        for t in self.scheduler.timesteps:
+            predicted_noise = self.unet(sample, t).sample
+            sample = self.scheduler.step(predicted_noise, t, sample, eta=0.0).prev_sample
+        images = sample.clamp(-1.0, 1.0)
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"unet": self.unet}
+
+    def to(self, device=None, dtype=None) -> DiffusionGenerator:
+        from diffusers.utils import logging as diffusers_logging
+
+        # diffusers warns on every dtype cast, even for models with no float32-only parts
+        previous = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+        try:
+            super().to(device, dtype)
+        finally:
+            diffusers_logging.set_verbosity(previous)
+        if self.basis is not None:  # a plain tensor: the base class only moves modules
+            self.basis = self.basis.to(self.device)
+        return self
+
+    def identity(self) -> dict:
+        return super().identity() | {
+            "space": self.space,
+            "n_var": self.latent_space.n_var,
+            "num_inference_steps": self.num_inference_steps,
+            "basis_seed": self.basis_seed if self.basis is not None else None,
+            "scheduler": type(self.scheduler).__name__,
+        }
+
+
+def _orthonormal_basis(k: int, dim: int, seed: int) -> torch.Tensor:
+    """``k`` orthonormal rows of length ``dim``, the same for a seed on every machine."""
+    draws = torch.randn(dim, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    q, _ = torch.linalg.qr(draws)  # columns orthonormal
+    return q.T.contiguous().float()
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _load_unet_and_scheduler(path: Path | str):
+    """A diffusers pipeline folder (``unet/`` + ``scheduler/``), a bare UNet folder, or a hub id."""
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    local = Path(path)
+    if local.is_dir():
+        subfolder = "unet" if (local / "unet" / "config.json").is_file() else None
+        if subfolder is None and not (local / "config.json").is_file():
+            raise CheckpointError(f"{local} is neither a diffusers pipeline folder (unet/) nor a UNet2DModel folder (config.json)")
+        try:
+            unet = UNet2DModel.from_pretrained(local, subfolder=subfolder, low_cpu_mem_usage=False)
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            raise CheckpointError(f"cannot load a UNet2DModel from {local}: {error}") from error
+        scheduler_dir = local / "scheduler" if (local / "scheduler").is_dir() else local
+        if (scheduler_dir / "scheduler_config.json").is_file():
+            scheduler = DDIMScheduler.from_config(DDIMScheduler.load_config(scheduler_dir))
+        else:  # the DDPM training defaults (1000 steps, linear betas 1e-4..0.02)
+            scheduler = DDIMScheduler()
+        return unet, scheduler
+    if local.is_file():
+        raise CheckpointError(f"diffusion models load from a folder (diffusers layout), got the file {local}")
+    if str(path).count("/") != 1:
+        raise WeightsNotFoundError(f"diffusion model {path}: no such folder (nor a Hugging Face id 'org/name')")
+    from data.weights.resolve import offline
+
+    try:  # a hub id: from the Hugging Face cache, or downloaded when that is allowed
+        unet = UNet2DModel.from_pretrained(str(path), local_files_only=offline(), low_cpu_mem_usage=False)
+        config = DDIMScheduler.load_config(str(path), local_files_only=offline())
+    except (OSError, ValueError) as error:
+        raise WeightsNotFoundError(
+            f"diffusion model {path!r} is not in the Hugging Face cache and could not be fetched ({error}); "
+            f"run 'artbias models pull' for a catalogue model or download it with huggingface_hub"
+        ) from error
+    return unet, DDIMScheduler.from_config(config)
+
+
+def load(
+    path: str | Path,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    num_inference_steps: int = DEFAULT_STEPS,
+    space: str = "noise",
+    n_basis: int = 64,
+    basis_seed: int = 0,
+) -> DiffusionGenerator:
+    """The family loader: a diffusers folder or hub id -> ``DiffusionGenerator``."""
+    unet, scheduler = _load_unet_and_scheduler(path)
+    return DiffusionGenerator(
+        unet,
+        scheduler,
+        name=Path(str(path)).name,
+        num_inference_steps=num_inference_steps,
+        space=space,
+        n_basis=n_basis,
+        basis_seed=basis_seed,
+        device=device,
+        dtype=dtype,
+    )
