@@ -26,6 +26,11 @@ def _human_size(size: int | None) -> str:
     return "?"
 
 
+def _size_on_disk(path) -> int:
+    """Bytes of a present model: its file, or every file in its folder."""
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def _list(args: argparse.Namespace) -> int:
     from data.weights.catalog import list_models
     from data.weights.resolve import cache_dir, locate
@@ -40,7 +45,7 @@ def _list(args: argparse.Namespace) -> int:
             "present": found is not None,
             "where": found.place if found else None,
             "path": str(found.path) if found else None,
-            "size": entry.size,
+            "size": _size_on_disk(found.path) if found else entry.size,
             "licence": entry.licence,
             "non_commercial": entry.non_commercial,
             "source": entry.where_from,
