@@ -1,6 +1,6 @@
 """Generator throughput: images per second for each family, tiny and published-size configs.
 
-    python bench/generators.py [--device cuda] [--batch-size 8] [--seconds 3]
+    python -m bench.generators [--device cuda] [--batch-size 8] [--seconds 3]
 
 Random weights cost the same time as trained ones, so every model here is built with random
 weights of the stated shape, saved to a temporary folder and loaded through the family's own
@@ -19,16 +19,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the
-# ``generators`` package: put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+import torch
 
-import torch  # noqa: E402
-
-from generators.protocol import Generator  # noqa: E402
-from generators.registry import family_loader  # noqa: E402
+from generators.protocol import Generator
+from generators.registry import family_loader
 
 Builder = Callable[[Path, str], Generator]  # (scratch folder, device) -> generator
 

@@ -1,9 +1,9 @@
 """Search benchmarks: loop overhead, batching gain, and quality at an equal budget.
 
 Run by hand (never in CI):
-    python bench/search.py                       # the starter zoo: dcgan-world + clip-world
-    python bench/search.py --generator biggan-world --seeds 10 --budget 1024
-    python bench/search.py --quick               # fewer seeds and a smaller budget
+    python -m bench.search                       # the starter zoo: dcgan-world + clip-world
+    python -m bench.search --generator biggan-world --seeds 10 --budget 1024
+    python -m bench.search --quick               # fewer seeds and a smaller budget
 
 Every figure is a ratio or a mean measured in this one run, on this machine.
 """

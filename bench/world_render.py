@@ -1,6 +1,6 @@
 """Throughput of the scenery world: rendering (images/s at 64 px, one process) and PNG writing.
 
-    python bench/world_render.py [--n 3000] [--size 64]
+    python -m bench.world_render [--n 3000] [--size 64]
 
 Prints wall-clock and CPU-time rates (the CPU-time rate is what one process achieves when
 other processes share the cores) and the 1-minute load average at the start, so the figures
