@@ -1,0 +1,108 @@
+"""``artbias train classifier``, ``artbias eval classifier`` and ``artbias classify``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+ARCHS = ("resnet50", "resnet18", "resnet-small")
+DEFAULT_MODEL = "classifier-world"
+
+
+def register(commands) -> None:
+    train = commands.add("train classifier", _train, "train a scene classifier (transfer learning or from scratch)")
+    train.add_argument("--arch", choices=ARCHS, required=True)
+    train.add_argument("--data", required=True, help="ImageFolder, Intel (seg_train/seg_test) or world (train/test) folder")
+    train.add_argument("--weights", help="imagenet, none or a PATH (default: imagenet where published, else none)")
+    train.add_argument("--out", required=True, help="output folder for the saved classifier")
+    train.add_argument("--epochs", type=int, help="total epochs (default: the architecture's recipe)")
+    train.add_argument("--freeze-epochs", type=int, help="epochs training only the new head on a frozen backbone")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--size", type=int, help="input size in pixels (default: the architecture's)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate (fine-tuning uses a tenth of it)")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out for validation")
+    train.add_argument("--workers", type=int, help="data-loading processes (default: cores - 1, at most 4)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    train.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add("eval classifier", _eval, "accuracy, per-class precision/recall, confusion matrix, calibration")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"NAME or DIR (default {DEFAULT_MODEL})")
+    evaluate.add_argument("--data", required=True, help="dataset folder")
+    evaluate.add_argument("--split", default="test", help="train or test (default test)")
+    evaluate.add_argument("--format", choices=("table", "json"), default="table")
+    evaluate.add_argument("--confusion-png", help="also write the confusion heatmap here")
+    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--device", default="cpu")
+
+    classify = commands.add("classify", _classify, "class probabilities of image files (any size)")
+    classify.add_argument("images", nargs="+", help="image files or folders of images")
+    classify.add_argument("--model", default=DEFAULT_MODEL, help=f"NAME, DIR or clip:NAME (default {DEFAULT_MODEL})")
+    classify.add_argument("--format", choices=("table", "json"), default="table")
+    classify.add_argument("--batch-size", type=int, default=64)
+    classify.add_argument("--device", default="cpu")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from classifier.train import TrainConfig, train_classifier
+
+    options = {
+        "arch": args.arch, "data": args.data, "out": args.out, "weights": args.weights,
+        "epochs": args.epochs, "freeze_epochs": args.freeze_epochs, "seed": args.seed, "size": args.size,
+        "batch_size": args.batch_size, "lr": args.lr, "val_fraction": args.val_fraction,
+        "device": args.device, "force": args.force, "progress": not args.quiet,
+    }
+    if args.workers is not None:
+        options["workers"] = args.workers
+    classifier = train_classifier(TrainConfig(**options))
+    evaluation = classifier.evaluation
+    print(json.dumps({
+        "out": str(classifier.path),
+        "split": evaluation["split"],
+        "accuracy": evaluation["accuracy"],
+        "temperature": classifier.temperature,
+        "ece_after_temperature": evaluation["ece_after_temperature"],
+        "wall_seconds": classifier.training["wall_seconds"],
+    }))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from classifier.data import load_split
+    from classifier.evaluate import evaluate_classifier, format_table, plot_confusion
+    from classifier.model import load_classifier
+
+    model = load_classifier(args.model, device=args.device)
+    split = load_split(args.data, args.split)
+    evaluation = evaluate_classifier(model, split, split_name=args.split, batch_size=args.batch_size)
+    evaluation["model"] = str(model.path)
+    if args.confusion_png:
+        plot_confusion(evaluation, args.confusion_png)
+    if args.format == "json":
+        print(json.dumps(evaluation))
+    else:
+        print(format_table(evaluation))
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from classifier.prediction import classify_files, load_model
+
+    model = load_model(args.model, device=args.device)
+    result = classify_files(model, args.images, batch_size=args.batch_size, progress=args.format == "table")
+    rows = result.rows()
+    failures = [{"path": str(path), "error": reason} for path, reason in result.failures]
+    if args.format == "json":
+        print(json.dumps({"classes": list(result.classes), "results": rows, "failures": failures}))
+    else:
+        short = [c[:9] for c in result.classes]
+        width = max([len(r["path"]) for r in rows] + [4])
+        print(f"{'file':<{width}}  {'label':<10} " + " ".join(f"{s:>9}" for s in short))
+        for row in rows:
+            probs = " ".join(f"{p:>9.3f}" for p in row["probabilities"].values())
+            print(f"{row['path']:<{width}}  {row['label']:<10} {probs}")
+    for failure in failures:
+        print(f"artbias classify: skipped {failure['path']}: {failure['error']}", file=sys.stderr)
+    return 0 if rows else 1

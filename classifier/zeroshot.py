@@ -1,0 +1,103 @@
+"""A CLIP zero-shot scene labeller with the classifier's interface.
+
+Each class gets one text feature: the normalised mean of CLIP's features of every prompt
+template (``prompts.json``) filled with the class name and each of its synonyms. An image's
+class probabilities are the softmax of CLIP's logit scale times its cosine similarity to
+those class features. Useful as an independent second opinion on the trained classifier, and
+for real data where no scene classifier was trained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from data.errors import ConfigError
+
+PROMPTS_PATH = Path(__file__).with_name("prompts.json")
+MAX_LOGIT_SCALE = 100.0  # CLIP clamps its learned scale to this during training
+
+
+def default_prompts() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    raw = json.loads(PROMPTS_PATH.read_text())
+    return tuple(raw["templates"]), {k: tuple(v) for k, v in raw["synonyms"].items()}
+
+
+class ZeroShotClassifier:
+    """``predict(images in [-1,1]) -> probabilities [B, C]`` over ``classes`` with a CLIP model."""
+
+    def __init__(
+        self,
+        clip,
+        classes: Sequence[str] | None = None,
+        *,
+        templates: Sequence[str] | None = None,
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+        chunk_size: int = 128,
+    ):
+        from data.world import CLASSES
+        from search.scorer import ClipScorer
+
+        default_templates, default_synonyms = default_prompts()
+        self.clip = clip
+        self.classes = tuple(classes) if classes is not None else CLASSES
+        self.templates = tuple(templates) if templates is not None else default_templates
+        self.synonyms = {k: tuple(v) for k, v in (synonyms if synonyms is not None else default_synonyms).items()}
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"zero-shot classes must be at least two distinct names, got {list(self.classes)}")
+        if not self.templates or any("{}" not in t for t in self.templates):
+            raise ConfigError(f"every zero-shot template needs a '{{}}' placeholder, got {list(self.templates)}")
+        self.scorer = ClipScorer(clip, chunk_size=chunk_size)
+        self.class_features = torch.stack([self.scorer.text_features(self.prompts(c)) for c in self.classes])
+        scale = getattr(clip.model, "logit_scale", None)
+        self.logit_scale = float(scale.exp().clamp(max=MAX_LOGIT_SCALE)) if scale is not None else MAX_LOGIT_SCALE
+
+    @classmethod
+    def from_name(cls, name: str, *, device: torch.device | str = "cpu", **options) -> ZeroShotClassifier:
+        from search.clip import load_clip
+
+        return cls(load_clip(name, device=device), **options)
+
+    def prompts(self, class_name: str) -> list[str]:
+        """Every text whose CLIP feature is averaged into the class's feature."""
+        words = (class_name, *self.synonyms.get(class_name, ()))
+        return [template.format(word) for template in self.templates for word in words]
+
+    @property
+    def preprocessing(self) -> dict:
+        size = self.clip.image_size
+        return {
+            "size": size, "resize_size": size, "interpolation": self.clip.interpolation,
+            "mean": list(self.clip.mean), "std": list(self.clip.std),
+        }
+
+    @property
+    def input_size(self) -> int:
+        return self.clip.image_size
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine similarities [B, C] of images in [-1, 1] to the class features."""
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            raise ConfigError(f"images must be a tensor [batch, 3, H, W] in [-1, 1], got {getattr(images, 'shape', images)}")
+        out = []
+        with torch.set_grad_enabled(images.requires_grad):
+            for start in range(0, len(images), self.scorer.chunk_size):
+                features = self.scorer.image_features(images[start : start + self.scorer.chunk_size])
+                out.append(self.logit_scale * features @ self.class_features.to(features.device).T)
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(images), dim=1)
+
+    def identity(self) -> dict:
+        return {
+            "kind": "zero-shot",
+            "clip": dict(self.clip.identity) or {"name": self.clip.name},
+            "classes": list(self.classes),
+            "templates": list(self.templates),
+            "synonyms": {c: list(self.synonyms.get(c, ())) for c in self.classes},
+            "logit_scale": self.logit_scale,
+        }
