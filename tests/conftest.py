@@ -35,6 +35,14 @@ def write_tiny_clip(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    """Tests never touch the network, and never see the user's own model cache."""
+    monkeypatch.setenv("ARTBIAS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ARTBIAS_CACHE", str(tmp_path_factory.getbasetemp() / "artbias-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
