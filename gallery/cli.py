@@ -22,8 +22,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generators.commands",
     "search.commands",
     "classifier.commands",
-    "gallery.report_commands",
-    "gallery.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
