@@ -161,3 +161,9 @@ def test_manifest_rows_rebuild_the_scenes(tmp_path):
 
     first = np.asarray(Image.open(out / table["path"][0]))
     assert np.array_equal(render_scenes(scenes.select([0]), 32)[0], first)
+
+
+def test_test_fraction_one_builds_a_pure_test_set(tmp_path):
+    out = build_world(tmp_path / "fresh", WorldConfig(n=12, seed=5, size=32, test_fraction=1.0), progress=False)
+    assert not (out / "train").exists()
+    assert len(list((out / "test").rglob("*.png"))) == 12

@@ -52,8 +52,8 @@ class WorldConfig:
             raise ConfigError(f"--size must be an integer >= {MIN_SIZE}, got {self.size}")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
             raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
-        if not (0.0 <= self.test_fraction < 1.0):
-            raise ConfigError(f"--test-fraction must lie in [0, 1), got {self.test_fraction}")
+        if not (0.0 <= self.test_fraction <= 1.0):  # 1: a pure test set, e.g. fresh evaluation scenes
+            raise ConfigError(f"--test-fraction must lie in [0, 1], got {self.test_fraction}")
         check_composition(self.composition)
 
 

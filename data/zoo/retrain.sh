@@ -23,7 +23,15 @@ clip-world() {
   replace clip-world
 }
 
-all=(clip-world)
+classifier-world() {
+  world world-classifier --n 6000 --seed 2 --test-fraction 0.2
+  rm -rf "$work/classifier-world"
+  artbias train classifier --arch resnet-small --data "$work/world-classifier" --weights none \
+    --out "$work/classifier-world" --epochs 8 --freeze-epochs 0 --seed 0 --size 64 --batch-size 64 --lr 0.003
+  replace classifier-world
+}
+
+all=(clip-world classifier-world)
 for name in "${@:-${all[@]}}"; do
   if ! declare -F "$name" >/dev/null; then
     echo "retrain.sh: unknown model $name (known: ${all[*]})" >&2
