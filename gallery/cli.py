@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generators.commands",
     "search.commands",
     "classifier.commands",
+    "gallery.report_commands",
+    "gallery.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -45,14 +47,28 @@ class Commands:
         self._groups: dict[str, argparse._SubParsersAction] = {
             "": root.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
         }
+        self._group_parsers: dict[str, argparse.ArgumentParser] = {"": root}
 
     def _group(self, path: str) -> argparse._SubParsersAction:
         if path not in self._groups:
             parent, _, name = path.rpartition(" ")
             parser = self._group(parent).add_parser(name, help=f"{name} commands")
             parser.set_defaults(handler=_missing_subcommand(parser))
+            self._group_parsers[path] = parser
             self._groups[path] = parser.add_subparsers(metavar="COMMAND", parser_class=_Parser)
         return self._groups[path]
+
+    def add_group(self, path: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        """A command that also has subcommands (``artbias gallery`` and ``artbias gallery export``)."""
+        self._group(path)
+        parent, _, name = path.rpartition(" ")
+        for choice in self._groups[parent]._choices_actions:  # the line in the parent's --help
+            if choice.dest == name:
+                choice.help = help
+        parser = self._group_parsers[path]
+        parser.description = help
+        parser.set_defaults(handler=handler)
+        return parser
 
     def add(self, path: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         parent, _, name = path.rpartition(" ")

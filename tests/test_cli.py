@@ -44,3 +44,19 @@ def test_console_script_exit_code():
     )
     assert done.returncode == 2
     assert "artbias: error:" in done.stderr
+
+
+def test_a_command_can_also_hold_subcommands(capsys):
+    import argparse
+
+    from gallery.cli import Commands, _Parser
+
+    root = _Parser(prog="artbias")
+    commands = Commands(root)
+    commands.add("shelf list", lambda args: 3, "list the shelf")
+    shelf = commands.add_group("shelf", lambda args: 4, "show the shelf")
+    shelf.add_argument("--width", type=int, default=1)
+    assert root.parse_args(["shelf", "--width", "2"]).handler(argparse.Namespace()) == 4
+    assert root.parse_args(["shelf", "list"]).handler(argparse.Namespace()) == 3
+    root.print_help()
+    assert "show the shelf" in capsys.readouterr().out

@@ -1,0 +1,201 @@
+"""Bias page: each generator's class composition with intervals, tests and corrected estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from gallery.app import charts, common, queries
+from gallery.bias import GalleryBias
+from gallery.statistics import METRIC_DEFINITIONS, BiasReport, TestResult, pairwise_cramers_v
+
+OVERVIEW_COLUMNS = {
+    "generator": "generator",
+    "prompt": "prompt",
+    "n": "n",
+    "top_class": "top class",
+    "top_proportion": "top share",
+    "top_low": "95% low",
+    "top_high": "95% high",
+    "uniform_p": "p vs uniform",
+    "baseline_p": "p vs baseline",
+    "reference_p": "p vs reference",
+    "cramers_v_between_generators": "V between generators",
+    "cramers_v_vs_baseline": "V vs baseline",
+    "entropy": "norm. entropy",
+    "top_corrected": "top share corrected",
+    "kappa": "kappa (vs CLIP)",
+    "low_confidence_share": "low-confidence share",
+}
+
+
+def overview_frame(bias: GalleryBias) -> pd.DataFrame:
+    """The overview table the page shows: ``summary_frame`` columns, renamed for readers."""
+    summary = bias.summary()
+    return summary[[c for c in OVERVIEW_COLUMNS if c in summary.columns]].rename(
+        columns=OVERVIEW_COLUMNS
+    )
+
+
+def _test_line(name: str, test: TestResult | None) -> str:
+    if test is None:
+        return f"- {name}: not available"
+    if test.p_value != test.p_value:
+        return f"- {name}: no test ({test.warning})"
+    return f"- {name}: statistic {test.statistic:.2f}, df {test.dof}, **p = {test.p_value:.4g}** ({test.method})"
+
+
+def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
+    st.subheader(f"{report.generator} · {report.prompt_label}")
+    left, right = st.columns(2)
+    title = [f"{report.generator} · {report.prompt_label}", f"n = {report.n} artworks"]
+    if baseline is not None and baseline is not report:
+        title[1] += f"; baseline n = {baseline.n}"
+    with left:
+        st.altair_chart(
+            charts.composition_chart(charts.report_frame(report, baseline), title), width="stretch"
+        )
+    with right:
+        if report.corrected_available:
+            corrected = charts.report_frame(report, None, corrected=True)
+            corrected = corrected[~corrected["series"].str.endswith("(reference)")]
+            st.altair_chart(
+                charts.composition_chart(
+                    corrected, ["raw vs corrected for classifier error", f"n = {report.n} artworks"]
+                ),
+                width="stretch",
+            )
+        else:
+            st.info("No confusion matrix for this labeller: no corrected proportions.")
+    lines = [
+        f"- top class: **{report.top.name}** {report.top.proportion:.2f} "
+        f"(95% Wilson interval {report.top.wilson_low:.2f}–{report.top.wilson_high:.2f}, n = {report.n})",
+        f"- normalised entropy: {common.fmt(report.entropy, 2)} "
+        f"(bootstrap 95% {common.fmt(report.entropy_low, 2)}–{common.fmt(report.entropy_high, 2)})",
+        _test_line("vs uniform", report.vs_uniform),
+    ]
+    if not report.is_baseline:
+        lines.append(
+            _test_line(f"vs unguided baseline (n = {report.baseline_n})", report.vs_baseline)
+        )
+        lines.append(f"- Cramér's V vs baseline: {common.fmt(report.cramers_v_vs_baseline, 2)}")
+    if report.reference_name:
+        lines.append(_test_line(f"vs reference ({report.reference_name})", report.vs_reference))
+    if report.kappa is not None:
+        k = report.kappa
+        lines.append(
+            f"- agreement with {report.agreement_labeller}: kappa {common.fmt(k.kappa, 2)} "
+            f"(95% {common.fmt(k.low, 2)}–{common.fmt(k.high, 2)}, n = {k.n}, raw agreement {common.fmt(k.observed_agreement, 2)})"
+        )
+    if report.low_confidence_share is not None:
+        lines.append(
+            f"- low-confidence share: {100 * report.low_confidence_share:.0f}% of {report.n}"
+        )
+    st.markdown("\n".join(lines))
+    for warning in report.warnings:
+        st.warning(warning)
+    if not report.is_baseline and report.baseline_n:
+        with st.expander("Lift over the baseline, per class"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "class": [r.name for r in report.rows],
+                        "prompt share": [r.proportion for r in report.rows],
+                        "baseline share": [r.baseline_proportion for r in report.rows],
+                        "lift": [r.lift for r in report.rows],
+                        "95% low": [r.lift_low for r in report.rows],
+                        "95% high": [r.lift_high for r in report.rows],
+                    }
+                ),
+                hide_index=True,
+            )
+
+
+def _between_generators(bias: GalleryBias, prompt: str) -> None:
+    reports = [r for r in bias.reports if r.prompt_label == prompt]
+    if len(reports) < 2:
+        return
+    st.markdown(f"##### {prompt}")
+    overall = reports[0].cramers_v_between_generators
+    sizes = ", ".join(f"{r.generator} n = {r.n}" for r in reports)
+    if overall is not None:
+        st.markdown(f"Cramér's V across all generators: **{common.fmt(overall, 2)}** ({sizes})")
+    else:
+        st.markdown(f"Unguided baselines ({sizes}): Cramér's V between each pair of generators")
+    table = pairwise_cramers_v({r.generator: r.counts for r in reports})
+    st.dataframe(table.style.format("{:.2f}"))
+
+
+def render(gallery: Path, fingerprint: tuple) -> None:
+    options = common.options(str(gallery), fingerprint)
+    st.title("Bias")
+    labeller = common.default_labeller(options)
+    if len(options.labellers) > 1:
+        default = options.labellers.index(common.default_labeller(options))
+        with st.sidebar:
+            labeller = st.selectbox(
+                "Labeller", options.labellers, index=default, key="bias_labeller"
+            )
+    bias = common.bias(str(gallery), labeller, fingerprint)
+    if not bias.reports:
+        st.info(
+            "No labelled artworks yet: the statistics appear once a campaign has labelled some."
+        )
+        return
+    st.caption(
+        f"Labeller {bias.labeller}"
+        + (
+            f"; agreement measured against {bias.agreement_labeller}"
+            if bias.agreement_labeller
+            else ""
+        )
+        + ". Counts use each search's chosen artwork (one per run) and the unguided baseline samples. "
+        "Intervals are 95%."
+    )
+    if bias.notes:
+        with st.expander(f"Notes ({len(bias.notes)})"):
+            st.markdown("\n".join(f"- {note}" for note in bias.notes))
+
+    by_prompt, overview_tab, between_tab, definitions_tab = st.tabs(
+        ["By prompt", "Overview table", "Between generators", "How to read these numbers"]
+    )
+    prompts = list(dict.fromkeys(r.prompt_label for r in bias.reports if not r.is_baseline))
+    if any(r.is_baseline for r in bias.reports):
+        prompts.append(queries.BASELINE_LABEL)
+    with by_prompt:
+        prompt = st.selectbox("Prompt", prompts, key="bias_prompt")
+        baselines = {r.generator: r for r in bias.reports if r.is_baseline}
+        for report in bias.reports:
+            if report.prompt_label == prompt:
+                _report_section(report, baselines.get(report.generator))
+    with overview_tab:
+        overview = overview_frame(bias)
+        st.dataframe(
+            overview,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3g" if c.startswith("p vs") else "%.3f")
+                for c in overview.columns[4:]
+            },
+        )
+        first, second = st.columns(2)
+        first.download_button(
+            "Download the overview (CSV)",
+            bias.summary().to_csv(index=False),
+            file_name="bias_summary.csv",
+            mime="text/csv",
+        )
+        second.download_button(
+            "Download every class (CSV)",
+            bias.per_class().to_csv(index=False),
+            file_name="bias_classes.csv",
+            mime="text/csv",
+        )
+    with between_tab:
+        for name in prompts:
+            _between_generators(bias, name)
+    with definitions_tab:
+        st.markdown("\n".join(f"- **{name}**: {text}" for name, text in METRIC_DEFINITIONS.items()))

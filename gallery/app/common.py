@@ -1,0 +1,86 @@
+"""Streamlit helpers shared by the pages: where the gallery is, cached reads, navigation, images."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from gallery.app import queries
+from gallery.bias import GalleryBias, gallery_bias
+
+GALLERY_ENV = "ARTBIAS_GALLERY"
+PAGES = ("gallery", "artwork", "bias", "compare", "exhibition")
+PAGE_TITLES = {
+    "gallery": "Gallery",
+    "artwork": "Artwork",
+    "bias": "Bias",
+    "compare": "Compare",
+    "exhibition": "Exhibition",
+}
+
+
+def gallery_path() -> Path:
+    """``--gallery DIR`` after ``streamlit run app.py --``, else ``$ARTBIAS_GALLERY``, else cwd."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--gallery")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(known.gallery or os.environ.get(GALLERY_ENV) or ".").expanduser()
+
+
+# Derived results are cached per gallery *fingerprint* (counts and the last finish time), so a
+# refresh after a campaign adds artworks recomputes, and nothing stale is shown.
+@st.cache_data(show_spinner=False, max_entries=16)
+def options(gallery: str, fingerprint: tuple) -> queries.Options:
+    return queries.options(gallery)
+
+
+@st.cache_data(show_spinner="Computing the statistics…", max_entries=8)
+def bias(gallery: str, labeller: str | None, fingerprint: tuple) -> GalleryBias:
+    return gallery_bias(gallery, labeller=labeller)
+
+
+def default_labeller(options: queries.Options) -> str | None:
+    """The trained classifier when there is one (zero-shot labellers are named ``clip:...``)."""
+    trained = [name for name in options.labellers if not name.startswith("clip:")]
+    return (trained or options.labellers or [None])[0]
+
+
+def goto(page: str, **params: str) -> None:
+    """Navigate inside the app: the URL's query parameters are the view's permalink."""
+    st.query_params.clear()
+    st.query_params.update({"page": page, **params})
+    st.rerun()
+
+
+def permalink(page: str, **params: str) -> str:
+    from urllib.parse import urlencode
+
+    return "?" + urlencode({"page": page, **params})
+
+
+def show_image(
+    gallery: Path, relative_path: str | None, *, caption: str | None = None, width="stretch"
+) -> None:
+    """An artwork image, or a plain note when its file is missing (never a traceback)."""
+    path = gallery / relative_path if isinstance(relative_path, str) else None
+    if path is None or not path.is_file():
+        st.caption(f"image file missing: {relative_path}")
+        return
+    st.image(str(path), caption=caption, width=width)
+
+
+def fmt(value, digits: int = 3) -> str:
+    try:
+        if value is None or value != value:  # None or NaN
+            return "–"
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def prompt_label(kind: str, prompt: str | None) -> str:
+    return queries.BASELINE_LABEL if kind == "baseline" or prompt is None else prompt

@@ -1,0 +1,388 @@
+"""Campaign configuration: a TOML file validated into dataclasses before anything runs.
+
+Example (``gallery/campaigns/demo.toml`` is a complete one)::
+
+    name = "landscapes"
+    prompts = ["a beautiful landscape", { text = "a calm sea", seeds = 5 }]
+    modifiers = ["", "an oil painting of {}", "ArtStation HD"]
+    generators = ["dcgan-world", "biggan-world"]
+    seeds = 10                      # a count (seeds 0..9) or an explicit list [3, 7, 11]
+    algorithms = ["ga"]             # default ["ga"]; also nsga2, cmaes, random
+    clip = "clip-world"             # default
+    labellers = ["classifier-world", "clip:clip-world"]   # default
+
+    [search]                        # any SearchConfig field except algorithm
+    pop_size = 16
+    generations = 4
+
+    [baseline]                      # unguided samples from each generator's prior
+    samples = 200                   # per generator (0: none)
+    chunk = 64                      # samples per job, so a kill loses little
+
+A prompt may be a string or a table ``{ text = "...", seeds = N | [..] }`` overriding the
+campaign's seeds. **Modifiers**: a modifier containing ``{}`` wraps the prompt ("an oil
+painting of {}" -> "an oil painting of a calm sea"); any other modifier is appended after a
+comma ("ArtStation HD" -> "a calm sea, ArtStation HD"); "" leaves the prompt as it is.
+Every prompt is crossed with every modifier, generator, seed and algorithm.
+
+Every problem found is collected, and one ``ConfigError`` lists them all.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from data.errors import ConfigError
+
+DEFAULT_CLIP = "clip-world"
+DEFAULT_LABELLERS = ("classifier-world", "clip:clip-world")
+DEFAULT_ALGORITHMS = ("ga",)
+DEFAULT_BASELINE_CHUNK = 64
+MAX_PROMPT_CHARS = 1000
+MAX_SEEDS = 100_000
+
+TOP_LEVEL_KEYS = ("name", "description", "prompts", "modifiers", "generators", "seeds",
+                  "algorithms", "search", "clip", "labellers", "baseline")
+PROMPT_KEYS = ("text", "seeds")
+BASELINE_KEYS = ("samples", "chunk", "seed")
+
+
+def apply_modifier(prompt: str, modifier: str) -> str:
+    """What CLIP sees: the prompt wrapped by (``{}``) or followed by the modifier."""
+    if not modifier:
+        return prompt
+    if "{}" in modifier:
+        return modifier.replace("{}", prompt)
+    return f"{prompt}, {modifier}"
+
+
+def campaign_id_for(name: str) -> str:
+    """A stable id from the campaign name (lower case, words joined by '-')."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "campaign"
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    text: str
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """``samples`` unguided images per generator, drawn in jobs of ``chunk`` samples."""
+
+    samples: int = 0
+    chunk: int = DEFAULT_BASELINE_CHUNK
+    seed: int = 0
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """(chunk index, sample count) for each baseline job of one generator."""
+        sizes = []
+        left = self.samples
+        while left > 0:
+            sizes.append(min(self.chunk, left))
+            left -= self.chunk
+        return list(enumerate(sizes))
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    name: str
+    prompts: tuple[PromptSpec, ...]
+    generators: tuple[str, ...]
+    modifiers: tuple[str, ...] = ("",)
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    search: dict = field(default_factory=dict)  # SearchConfig fields other than algorithm
+    clip: str = DEFAULT_CLIP
+    labellers: tuple[str, ...] = DEFAULT_LABELLERS
+    baseline: BaselineSpec = BaselineSpec()
+    description: str = ""
+
+    @property
+    def campaign_id(self) -> str:
+        return campaign_id_for(self.name)
+
+    def search_config(self, algorithm: str):
+        from search.config import SearchConfig
+
+        return SearchConfig(algorithm=algorithm, **self.search)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def result_settings(self) -> dict:
+        """The settings that change what a finished job holds: a rerun must keep them."""
+        return {"search": dict(sorted(self.search.items())), "clip": self.clip,
+                "labellers": sorted(self.labellers), "baseline_chunk": self.baseline.chunk,
+                "baseline_seed": self.baseline.seed}
+
+
+# -- validation --------------------------------------------------------------------------------
+def load_config(path: str | Path, *, check_models: bool = True) -> CampaignConfig:
+    """Read and validate a campaign TOML file (every problem reported at once)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"campaign config {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"campaign config {path} is not valid TOML: {error}") from None
+    return parse_config(raw, source=str(path), check_models=check_models)
+
+
+def parse_config(raw: dict, *, source: str = "campaign config", check_models: bool = True) -> CampaignConfig:
+    """Validate a parsed TOML table into a ``CampaignConfig``; ``check_models`` also checks
+    that generator, CLIP and labeller names are known (catalogue names or existing paths)."""
+    problems: list[str] = []
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            problems.append(f"unknown key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})")
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append("'name' must be a non-empty string")
+        name = "?"
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        problems.append("'description' must be a string")
+
+    default_seeds = _seeds(raw.get("seeds", 1), "'seeds'", problems)
+    prompts = _prompts(raw.get("prompts"), default_seeds, problems)
+    modifiers = _strings(raw.get("modifiers", [""]), "'modifiers'", problems, allow_empty_item=True)
+    for modifier in modifiers:
+        if modifier.count("{}") > 1:
+            problems.append(f"modifier {modifier!r} has more than one '{{}}' placeholder")
+    generators = _strings(raw.get("generators"), "'generators'", problems)
+    algorithms = _strings(raw.get("algorithms", list(DEFAULT_ALGORITHMS)), "'algorithms'", problems)
+    labellers = _strings(raw.get("labellers", list(DEFAULT_LABELLERS)), "'labellers'", problems)
+    clip = raw.get("clip", DEFAULT_CLIP)
+    if not isinstance(clip, str) or not clip.strip():
+        problems.append("'clip' must be a non-empty string")
+        clip = DEFAULT_CLIP
+
+    search = _search(raw.get("search", {}), algorithms, problems)
+    baseline = _baseline(raw.get("baseline", {}), problems)
+
+    if check_models:
+        for spec in generators:
+            if problem := generator_problem(spec):
+                problems.append(problem)
+        if problem := clip_problem(clip):
+            problems.append(problem)
+        for spec in labellers:
+            if problem := labeller_problem(spec):
+                problems.append(problem)
+
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{source} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n{listed}")
+    return CampaignConfig(
+        name=name.strip(), prompts=prompts, generators=tuple(generators), modifiers=tuple(modifiers),
+        algorithms=tuple(algorithms), search=search, clip=clip, labellers=tuple(labellers),
+        baseline=baseline, description=description if isinstance(description, str) else "",
+    )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seeds(value, where: str, problems: list[str]) -> tuple[int, ...]:
+    if _is_int(value):
+        if not 1 <= value <= MAX_SEEDS:
+            problems.append(f"{where} count must be between 1 and {MAX_SEEDS}, got {value}")
+            return ()
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(_is_int(s) and 0 <= s < 2**31 for s in value):
+        if len(set(value)) != len(value):
+            problems.append(f"{where} lists a seed twice: {value}")
+        return tuple(dict.fromkeys(value))
+    problems.append(f"{where} must be a positive count or a non-empty list of non-negative integers, got {value!r}")
+    return ()
+
+
+def _strings(value, where: str, problems: list[str], *, allow_empty_item: bool = False) -> list[str]:
+    if value is None:
+        problems.append(f"{where} is missing")
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where} must be a non-empty list of strings, got {value!r}")
+        return []
+    if not allow_empty_item and any(not v.strip() for v in value):
+        problems.append(f"{where} has an empty entry")
+    if len(set(value)) != len(value):
+        problems.append(f"{where} lists an entry twice: {value}")
+    return [v for v in dict.fromkeys(value) if allow_empty_item or v.strip()]
+
+
+def _prompts(value, default_seeds: tuple[int, ...], problems: list[str]) -> tuple[PromptSpec, ...]:
+    if not isinstance(value, list) or not value:
+        problems.append(f"'prompts' must be a non-empty list, got {value!r}")
+        return ()
+    found: list[PromptSpec] = []
+    for index, item in enumerate(value):
+        where = f"prompts[{index}]"
+        seeds = default_seeds
+        if isinstance(item, dict):
+            for key in item:
+                if key not in PROMPT_KEYS:
+                    problems.append(f"{where}: unknown key {key!r} (known: {', '.join(PROMPT_KEYS)})")
+            if "seeds" in item:
+                seeds = _seeds(item["seeds"], f"{where}.seeds", problems)
+            item = item.get("text")
+        if not isinstance(item, str) or not item.strip():
+            problems.append(f"{where} is empty (a prompt must be non-empty text)")
+            continue
+        if len(item) > MAX_PROMPT_CHARS:
+            problems.append(f"{where} has {len(item)} characters; the limit is {MAX_PROMPT_CHARS}")
+            continue
+        found.append(PromptSpec(item.strip(), seeds))
+    texts = [p.text for p in found]
+    if len(set(texts)) != len(texts):
+        problems.append(f"'prompts' lists a prompt twice: {texts}")
+    return tuple(found)
+
+
+def _search(value, algorithms: list[str], problems: list[str]) -> dict:
+    from search.config import ALGORITHMS, SearchConfig
+
+    for algorithm in algorithms:
+        if algorithm not in ALGORITHMS:
+            problems.append(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+    if not isinstance(value, dict):
+        problems.append(f"'search' must be a table, got {value!r}")
+        return {}
+    types = {f.name: str(f.type) for f in fields(SearchConfig) if f.name != "algorithm"}
+    settings: dict = {}
+    for key, item in value.items():
+        if key == "algorithm":
+            problems.append("search.algorithm: give algorithms as the top-level 'algorithms' list")
+        elif key not in types:
+            problems.append(f"search: unknown setting {key!r} (known: {', '.join(types)})")
+        elif not _fits_type(item, types[key]):
+            problems.append(f"search.{key} must be of type {types[key]}, got {item!r}")
+        else:
+            settings[key] = item
+    if len(settings) == len(value):
+        seen: set[str] = set()
+        for algorithm in (a for a in algorithms if a in ALGORITHMS):
+            try:
+                SearchConfig(algorithm=algorithm, **settings)
+            except ConfigError as error:
+                if str(error) not in seen:
+                    seen.add(str(error))
+                    problems.append(f"search ({algorithm}): {error}")
+    return settings
+
+
+def _fits_type(value, annotation: str) -> bool:
+    if value is None:
+        return False  # TOML has no null; a missing key means the default
+    if "int" in annotation and _is_int(value):
+        return True
+    if "float" in annotation and isinstance(value, int | float) and not isinstance(value, bool):
+        return True
+    return "str" in annotation and isinstance(value, str)
+
+
+def _baseline(value, problems: list[str]) -> BaselineSpec:
+    if not isinstance(value, dict):
+        problems.append(f"'baseline' must be a table, got {value!r}")
+        return BaselineSpec()
+    for key in value:
+        if key not in BASELINE_KEYS:
+            problems.append(f"baseline: unknown key {key!r} (known: {', '.join(BASELINE_KEYS)})")
+    samples = value.get("samples", 0)
+    chunk = value.get("chunk", DEFAULT_BASELINE_CHUNK)
+    seed = value.get("seed", 0)
+    ok = True
+    if not _is_int(samples) or not 0 <= samples <= 10_000_000:
+        problems.append(f"baseline.samples must be an integer >= 0, got {samples!r}")
+        ok = False
+    if not _is_int(chunk) or chunk < 1:
+        problems.append(f"baseline.chunk must be an integer >= 1, got {chunk!r}")
+        ok = False
+    if not _is_int(seed) or not 0 <= seed < 2**31:
+        problems.append(f"baseline.seed must be a non-negative integer, got {seed!r}")
+        ok = False
+    return BaselineSpec(samples, chunk, seed) if ok else BaselineSpec()
+
+
+# -- model names -------------------------------------------------------------------------------
+def _catalogue_kind(name: str) -> str | None:
+    from data.weights.catalog import list_models
+
+    return next((entry.kind for entry in list_models() if entry.name == name), None)
+
+
+def _close(name: str, kind: str) -> str:
+    import difflib
+
+    from data.weights.catalog import list_models
+
+    names = [entry.name for entry in list_models(kind)]
+    close = difflib.get_close_matches(name, names, n=2, cutoff=0.5)
+    return f"; did you mean {' or '.join(close)}?" if close else f" (catalogue {kind}s: {', '.join(names)})"
+
+
+def generator_problem(spec: str) -> str | None:
+    """Why ``spec`` names no generator (unknown catalogue name or family, missing path)."""
+    from generators.registry import FAMILY_MODULES
+
+    family, colon, path = spec.partition(":")
+    if colon:
+        if family not in FAMILY_MODULES:
+            return f"generator {spec!r}: unknown family {family!r} (families: {', '.join(FAMILY_MODULES)})"
+        if not path or not Path(path).expanduser().exists():
+            return f"generator {spec!r}: path {path!r} does not exist"
+        return None
+    kind = _catalogue_kind(spec)
+    if kind is None:
+        return f"unknown generator {spec!r}{_close(spec, 'generator')}"
+    if kind != "generator":
+        return f"generator {spec!r} is a {kind} model, not a generator"
+    return None
+
+
+def clip_problem(name: str) -> str | None:
+    """Why ``name`` names no CLIP model (see ``search.clip.load_clip`` for accepted forms)."""
+    path = Path(name.removeprefix("local-dir:")).expanduser()
+    if name.startswith("local-dir:") or path.is_dir():
+        return None if (path / "open_clip_config.json").is_file() else f"CLIP folder {path} has no open_clip_config.json"
+    if ":" in name:
+        file = name.split(":", 1)[1]
+        return None if Path(file).expanduser().is_file() else f"CLIP {name!r}: weights file {file} does not exist"
+    if "/" in name:
+        return None  # ARCH/TAG: an open_clip pretrained tag, resolved when loaded
+    kind = _catalogue_kind(name)
+    if kind is None:
+        return f"unknown CLIP {name!r}{_close(name, 'clip')}"
+    return None if kind == "clip" else f"CLIP {name!r} is a {kind} model, not a CLIP model"
+
+
+def labeller_problem(spec: str) -> str | None:
+    """Why ``spec`` names no labeller: ``clip:NAME`` (zero-shot), a classifier folder or name."""
+    if spec.startswith("clip:"):
+        name = spec.removeprefix("clip:")
+        if not name:
+            return "labeller 'clip:' needs a CLIP name, e.g. clip:clip-world"
+        problem = clip_problem(name)
+        return f"labeller {spec!r}: {problem}" if problem else None
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else f"labeller folder {path} has no config.json"
+    if "/" in spec:
+        return f"labeller folder {spec} does not exist"
+    kind = _catalogue_kind(spec)
+    if kind is None:
+        return f"unknown labeller {spec!r}{_close(spec, 'classifier')} (or clip:NAME for zero-shot)"
+    if kind != "classifier":
+        return f"labeller {spec!r} is a {kind} model, not a classifier"
+    from data.weights.catalog import get_entry
+
+    if get_entry(spec).zoo is None:
+        return f"labeller {spec!r} is a published backbone, not a trained scene classifier"
+    return None
