@@ -2,8 +2,9 @@
 
 Published checkpoints are a folder with ``config.json`` and ``pytorch_model.bin`` (a torch
 pickle of a plain state dict, read here with ``weights_only=True`` so no code can run);
-the project saves ``config.json`` + ``model.safetensors``. Every problem with a file is a
-``CheckpointError`` that names it.
+the project saves ``config.json`` + ``model.safetensors``, and for the models it trains also
+``discriminator.json`` + ``discriminator.safetensors`` (``config.json`` keeps exactly the
+published keys). Every problem with a file is a ``CheckpointError`` that names it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from safetensors.torch import load_file, save_file
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from generators.biggan.config import BigGANConfig, read_config
+from generators.biggan.discriminator import BigGANDiscriminator, DiscriminatorConfig
 from generators.biggan.model import BigGANDeep
 
 CONFIG_NAME = "config.json"
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")  # in order of preference
+DISCRIMINATOR_CONFIG, DISCRIMINATOR_WEIGHTS = "discriminator.json", "discriminator.safetensors"
 _SHOWN = 5  # how many offending keys an error lists
 
 
@@ -129,17 +132,44 @@ def load_biggan(
     return model.eval()
 
 
-def save_biggan(model: BigGANDeep, directory: str | Path) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each file atomically)."""
+def save_biggan(
+    model: BigGANDeep, directory: str | Path, discriminator: BigGANDiscriminator | None = None
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each file atomically),
+    and ``discriminator.json`` + ``discriminator.safetensors`` when a discriminator is given."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _write_atomically(
-        directory / WEIGHT_NAMES[0], lambda tmp: save_file(state, tmp, metadata={"format": "pt"})
-    )
-    config_text = json.dumps(model.config.to_dict(), indent=2) + "\n"
-    _write_atomically(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(config_text))
+    parts = [(model, WEIGHT_NAMES[0], CONFIG_NAME)]
+    if discriminator is not None:
+        parts.append((discriminator, DISCRIMINATOR_WEIGHTS, DISCRIMINATOR_CONFIG))
+    for module, weights_name, config_name in parts:
+        state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+        _write_atomically(
+            directory / weights_name, lambda tmp, s=state: save_file(s, tmp, metadata={"format": "pt"})
+        )
+        config_text = json.dumps(module.config.to_dict(), indent=2) + "\n"
+        _write_atomically(directory / config_name, lambda tmp, t=config_text: Path(tmp).write_text(t))
     return directory
+
+
+def load_biggan_discriminator(directory: str | Path) -> BigGANDiscriminator | None:
+    """The discriminator saved beside a BigGAN (eval mode), or None when the folder has none."""
+    directory = Path(directory)
+    config_path, weights = directory / DISCRIMINATOR_CONFIG, directory / DISCRIMINATOR_WEIGHTS
+    if not config_path.is_file() and not weights.is_file():
+        return None
+    if not (config_path.is_file() and weights.is_file()):
+        present, absent = (config_path, weights) if config_path.is_file() else (weights, config_path)
+        raise CheckpointError(f"BigGAN folder {directory} has {present.name} but not {absent.name}")
+    try:
+        config = DiscriminatorConfig.from_dict(json.loads(config_path.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ConfigError) as error:
+        raise CheckpointError(f"BigGAN discriminator config {config_path} is unreadable: {error}") from error
+    state = read_state_dict(weights)
+    discriminator = BigGANDiscriminator(config)
+    check_state_dict(state, discriminator.state_dict(), str(weights))
+    discriminator.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return discriminator.eval()
 
 
 def file_sha256(path: str | Path) -> str:

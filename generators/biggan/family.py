@@ -22,7 +22,12 @@ import torch
 from torch import nn
 
 from data.errors import ConfigError
-from generators.biggan.checkpoint import file_sha256, find_weights, load_biggan
+from generators.biggan.checkpoint import (
+    file_sha256,
+    find_weights,
+    load_biggan,
+    load_biggan_discriminator,
+)
 from generators.biggan.model import BigGANDeep
 from generators.biggan.statistics import TRUNCATION_BOUND
 from generators.latents import LatentBlock, LatentSpace
@@ -113,7 +118,11 @@ class BigGANGenerator(Generator):
         return self.discriminator is not None
 
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits [B] of the optional discriminator (no published BigGAN-deep one exists)."""
+        """Logits [B] of the optional discriminator (no published BigGAN-deep one exists).
+
+        A project-trained ``BigGANDiscriminator`` given images alone scores each one under
+        the class it finds most plausible (see ``generators.biggan.discriminator``).
+        """
         if self.discriminator is None:
             raise RealismUnavailable(
                 f"generator {self.name!r} has no discriminator (none is published for BigGAN-deep)"
@@ -157,7 +166,9 @@ def load(
     """The family loader the model registry calls: a checkpoint folder or weights file -> generator.
 
     options: ``name`` (default: the folder or file name), ``config`` (for a bare weights file
-    without a ``config.json`` beside it), and the ``BigGANGenerator`` options.
+    without a ``config.json`` beside it), and the ``BigGANGenerator`` options. A folder that
+    also holds ``discriminator.json`` + ``discriminator.safetensors`` (a model the project
+    trained) brings its discriminator, unless ``discriminator=`` is given.
     """
     unknown = sorted(set(options) - _LOAD_OPTIONS)
     if unknown:
@@ -165,6 +176,8 @@ def load(
     path = Path(path)
     model = load_biggan(path, options.pop("config", None))
     weights = find_weights(path) if path.is_dir() else path
+    if path.is_dir() and "discriminator" not in options:
+        options["discriminator"] = load_biggan_discriminator(path)
     name = options.pop("name", None) or (path.name if path.is_dir() else path.stem)
     return BigGANGenerator(
         model, name=name, device=device, dtype=dtype, weights_sha256=file_sha256(weights), **options

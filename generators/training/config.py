@@ -1,0 +1,139 @@
+"""What a GAN training run is: one dataclass, read from JSON, with command-line overrides.
+
+``configs/<arch>-world.json`` are the starter-zoo defaults (small networks for 64 px scenery
+images); ``--config FILE`` replaces them with another file of the same keys. ``model`` holds
+the architecture, interpreted by the architecture's recipe (``recipes.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from data.errors import ConfigError
+
+ARCHITECTURES = ("dcgan", "stylegan2", "biggan")
+LOSSES = ("logistic", "hinge")
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+# Keys that may change between a run and its resumption (they do not change the weights).
+RESUMABLE_KEYS = ("steps", "sample_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One GAN training run.
+
+    steps: optimisation steps; each is one discriminator update and one generator update.
+    loss: "logistic" (non-saturating, DCGAN/StyleGAN2) or "hinge" (BigGAN).
+    r1_gamma / r1_every: R1 penalty on real images, applied lazily every ``r1_every`` steps
+        (0 disables it).
+    ema_half_life_images / ema_rampup: an exponential moving average of the generator
+        (``G_ema``) whose weights halve their memory every that many images; with a ramp-up
+        the half-life is at most ``ema_rampup`` x images seen so far (None: no EMA).
+    """
+
+    arch: str
+    model: dict = field(default_factory=dict)
+    image_size: int = 64
+    steps: int = 3000
+    batch_size: int = 32
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    loss: str = "logistic"
+    r1_gamma: float = 0.0
+    r1_every: int = 16
+    ema_half_life_images: float | None = None
+    ema_rampup: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"unknown GAN architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        size = self.image_size
+        if not isinstance(size, int) or size < 32 or size & (size - 1):
+            raise ConfigError(f"image size must be a power of two >= 32, got {size}")
+        for name in ("steps", "sample_every", "checkpoint_every", "r1_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise ConfigError(f"batch size must be an integer >= 2 (batch norm needs two images), got {self.batch_size!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ConfigError(f"learning rates must be positive, got lr_g={self.lr_g}, lr_d={self.lr_d}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.r1_gamma < 0:
+            raise ConfigError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+        if self.ema_half_life_images is not None and self.ema_half_life_images <= 0:
+            raise ConfigError(f"ema_half_life_images must be positive or null, got {self.ema_half_life_images}")
+        if self.ema_rampup is not None and self.ema_rampup <= 0:
+            raise ConfigError(f"ema_rampup must be positive or null, got {self.ema_rampup}")
+        if not isinstance(self.model, dict):
+            raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
+
+    @property
+    def uses_ema(self) -> bool:
+        return self.ema_half_life_images is not None
+
+    def to_dict(self) -> dict:
+        document = asdict(self)
+        document["betas"] = list(self.betas)
+        return document
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: a training config must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+        if "arch" not in raw:
+            raise ConfigError(f"{source}: names no 'arch'")
+        try:
+            return cls(**raw)
+        except TypeError as error:
+            raise ConfigError(f"{source}: {error}") from error
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Keys (other than the resumable ones) whose values differ from ``other``'s."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return sorted(k for k in mine if k not in RESUMABLE_KEYS and mine[k] != theirs[k])
+
+
+def default_config_path(arch: str) -> Path:
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown GAN architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    return CONFIG_DIR / f"{arch}-world.json"
+
+
+def load_train_config(arch: str, path: str | Path | None = None, **overrides) -> TrainConfig:
+    """The config of ``arch`` (its ``-world.json`` default or ``path``), with non-None overrides.
+
+    A file naming another architecture than ``arch`` is an error.
+    """
+    path = Path(path) if path is not None else default_config_path(arch)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"training config {path} does not exist") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"training config {path} is not readable JSON: {error}") from error
+    config = TrainConfig.from_dict(raw, source=str(path))
+    if config.arch != arch:
+        raise ConfigError(f"training config {path} is for {config.arch!r}, not {arch!r}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return replace(config, **given)
+    except TypeError as error:
+        raise ConfigError(f"unknown training option: {error}") from error

@@ -1,0 +1,328 @@
+"""One GAN training loop for every family the project trains (DCGAN, StyleGAN2, BigGAN-deep).
+
+Read ``train_gan`` top to bottom: load the images into memory, find where the run stands
+(new, interrupted, or finished and asked for more steps), build the networks through the
+architecture's recipe, then per step one discriminator update and one generator update,
+the EMA, logging, sample grids and checkpoints; at the end finish and save the generator in
+its family's format and swap the finished folder into place.
+
+While it trains, a run lives in ``<out>.partial/`` (samples, ``losses.csv``, checkpoint);
+``<out>`` only ever appears complete. Rerunning the same command resumes from the
+checkpoint and continues the same run: the RNG states are part of it, so on the CPU ``N``
+steps at once and ``k`` steps then a resume to ``N`` give the same weights bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from data.errors import ArtbiasError, ConfigError
+from data.world.params import CLASSES
+from generators.training.checkpoint import (
+    TrainingState,
+    find_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
+from generators.training.config import TrainConfig, default_config_path
+from generators.training.data import TrainingImages, load_training_images, parse_classes
+from generators.training.losses import (
+    discriminator_loss,
+    ema_beta,
+    generator_loss,
+    r1_penalty,
+    update_ema,
+)
+from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
+from generators.training.recipes import make_recipe
+
+# Separate random streams, all derived from the run's seed: batches and latents (saved with
+# the checkpoint), the fixed latents of the sample grids, and the post-training statistics.
+SAMPLER_STREAM, GRID_STREAM, FINISH_STREAM = 1_000_003, 2_000_003, 3_000_017
+GRID_SIZE = 64  # 8 x 8 samples
+
+
+class TrainingDiverged(ArtbiasError):
+    """A loss became NaN or infinite."""
+
+
+def train_gan(
+    config: TrainConfig,
+    data: str | Path,
+    out: str | Path,
+    *,
+    classes: str | Sequence[str] | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+    config_path: str | Path | None = None,
+) -> Path:
+    """Train (or resume, or extend) a GAN on the images under ``data``; returns ``out``.
+
+    ``out`` ends as the generator folder in its family's format (``load_generator(
+    "<family>:out")``) with the discriminator, ``card.md``, ``training.json``, ``losses.csv``,
+    ``samples/`` and ``checkpoint/``. Nothing is written before the arguments and data check out.
+    """
+    out = Path(out)
+    run_dir = out.with_name(out.name + ".partial")
+    classes = parse_classes(classes)
+    make_recipe(config, list(range(len(CLASSES))))  # a bad architecture fails before any work
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(config, data, out, run_dir, classes, progress, config_path)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
+    # -- the data, decoded once -----------------------------------------------------------
+    images = load_training_images(data, config.image_size, classes)
+    data_record = {
+        "path": str(images.root),
+        "n_images": len(images),
+        "classes": list(classes) if classes else None,
+        "class_counts": images.class_counts(),
+    }
+
+    # -- where the run stands ---------------------------------------------------------------
+    checkpoint = _prepare_run_dir(out, run_dir, config, data_record)
+    if checkpoint == "finished":
+        _say(progress, f"{out} is already trained for {config.steps} steps; nothing to do")
+        return out
+
+    # -- networks, optimisers, RNGs (a resumed run overwrites them all from the checkpoint) --
+    torch.manual_seed(config.seed)
+    rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)
+    recipe = make_recipe(config, images.present_classes())
+    networks = recipe.build()
+    G, D = networks["G"], networks["D"]
+    if config.uses_ema:
+        networks["G_ema"] = copy.deepcopy(G).eval().requires_grad_(False)
+    G.train()
+    D.train()
+    # Lazy R1 (StyleGAN2): the discriminator's Adam is adjusted for a penalty that comes
+    # once every r1_every steps, with r1_every times the weight.
+    lazy = config.r1_every / (config.r1_every + 1) if config.r1_gamma > 0 else 1.0
+    optimizers = {
+        "G": torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas),
+        "D": torch.optim.Adam(D.parameters(), lr=config.lr_d * lazy, betas=tuple(b**lazy for b in config.betas)),
+    }
+    state = TrainingState(step=0, images_seen=0, config=config, data=data_record, wall_time_s=0.0)
+    if checkpoint is not None:
+        load_checkpoint(checkpoint, networks, optimizers, rng)
+        previous = read_state(checkpoint)
+        state.step, state.images_seen, state.wall_time_s = previous.step, previous.images_seen, previous.wall_time_s
+
+    composition = images.composition().float()
+    grid_rng = torch.Generator().manual_seed(config.seed + GRID_STREAM)
+    grid_z = torch.randn(GRID_SIZE, recipe.z_dim, generator=grid_rng)
+    grid_labels = _grid_labels(images) if recipe.conditional else None
+    log = LossLog(run_dir / "losses.csv", state.step)
+    if state.step == 0:
+        save_grid(recipe.sample(recipe.final_generator(networks), grid_z, grid_labels), run_dir / "samples" / "step_000000.png")
+
+    # -- the loop ---------------------------------------------------------------------------
+    from tqdm import tqdm
+
+    batch = config.batch_size
+    first_step = state.step
+    started = loop_started = time.perf_counter()
+    bar = tqdm(total=config.steps, initial=state.step, desc=f"train {config.arch}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for step in range(state.step + 1, config.steps + 1):
+            reals, real_labels = images.batch(batch, rng)
+            z = torch.randn(batch, recipe.z_dim, generator=rng)
+            fake_labels = torch.multinomial(composition, batch, True, generator=rng) if recipe.conditional else None
+            fakes = recipe.generate(G, z, fake_labels)
+
+            # Discriminator: reals up, fakes down; every r1_every steps also R1 on the reals.
+            D.requires_grad_(True)
+            regularise = config.r1_gamma > 0 and step % config.r1_every == 0
+            reals.requires_grad_(regularise)
+            real_logits = recipe.discriminate(D, reals, real_labels)
+            fake_logits = recipe.discriminate(D, fakes.detach(), fake_labels)
+            d_loss = discriminator_loss(config.loss, real_logits, fake_logits)
+            d_total = d_loss
+            r1 = None
+            if regularise:
+                r1 = r1_penalty(real_logits, reals)
+                d_total = d_loss + r1 * (config.r1_gamma / 2) * config.r1_every
+            optimizers["D"].zero_grad(set_to_none=True)
+            d_total.backward()
+            optimizers["D"].step()
+
+            # Generator: the same fakes, judged by the updated discriminator.
+            D.requires_grad_(False)
+            g_loss = generator_loss(config.loss, recipe.discriminate(D, fakes, fake_labels))
+            optimizers["G"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            optimizers["G"].step()
+
+            state.step, state.images_seen = step, state.images_seen + batch
+            if "G_ema" in networks:
+                beta = ema_beta(config.ema_half_life_images, batch, state.images_seen, config.ema_rampup)
+                update_ema(networks["G_ema"], G, beta)
+
+            row = {"step": step, "d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()),
+                   "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean()),
+                   "r1": float(r1.detach()) if r1 is not None else math.nan}
+            if not (math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])):
+                raise TrainingDiverged(
+                    f"training diverged at step {step} (d_loss {row['d_loss']}, g_loss {row['g_loss']}); "
+                    "lower the learning rates in the config, or resume from the last checkpoint"
+                )
+            log.append(row)
+            bar.update(1)
+            if step % 10 == 0 or step == config.steps:
+                bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}", refresh=False)
+            if step % config.sample_every == 0 or step == config.steps:
+                samples = recipe.sample(recipe.final_generator(networks), grid_z, grid_labels)
+                save_grid(samples, run_dir / "samples" / f"step_{step:06d}.png")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                log.flush()
+                state.wall_time_s += time.perf_counter() - started
+                started = time.perf_counter()
+                save_checkpoint(run_dir, networks, optimizers, rng, state)
+    except KeyboardInterrupt:
+        found = find_checkpoint(run_dir)
+        resume = f"step {read_state(found).step}" if found else "the start"
+        print(f"\ninterrupted at step {state.step}; rerun the same command to resume from {resume}",
+              file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        log.close()
+    steps_run, loop_s = config.steps - first_step, time.perf_counter() - loop_started
+
+    # -- finish, save in the family's format, swap into place --------------------------------
+    recipe.finish(networks, composition, torch.Generator().manual_seed(config.seed + FINISH_STREAM))
+    recipe.save(networks, run_dir)
+    saved = recipe.final_generator(networks)
+    record = {
+        "arch": config.arch,
+        "family": recipe.family,
+        "data": data_record,
+        "steps": config.steps,
+        "images_seen": state.images_seen,
+        "config": config.to_dict(),
+        "parameters": {
+            "generator": _count(saved),
+            "discriminator": _count(D),
+            "megabytes_fp32": sum(p.stat().st_size for p in run_dir.glob("*.safetensors")) / 1e6,
+        },
+        "final_losses": log.recent_means(100),
+        "wall_time_s": round(state.wall_time_s, 1),  # all sessions of the run, training only
+        "steps_per_s": round(steps_run / loop_s, 3),  # this session, grids and checkpoints included
+        "threads": torch.get_num_threads(),
+        "versions": _versions(),
+        "command": reproduce_command(config, images.root, out, classes, config_path),
+    }
+    write_training_record(run_dir, record)
+    write_card(run_dir, record)
+    _swap_into_place(run_dir, out)
+    return out
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _prepare_run_dir(out: Path, run_dir: Path, config: TrainConfig, data: dict) -> Path | str | None:
+    """The checkpoint to resume from (None: a new run; "finished": nothing to do).
+
+    An interrupted run lives in ``run_dir``; a finished one in ``out``, copied back to
+    ``run_dir`` when more steps are asked for. A resumed run must have the same config
+    (but for steps and logging intervals) and the same data.
+    """
+    checkpoint = find_checkpoint(run_dir) if run_dir.is_dir() else None
+    finished = find_checkpoint(out) if checkpoint is None and out.is_dir() else None
+    for found in (checkpoint, finished):
+        if found is not None:
+            _check_resumable(found, config, data)
+    try:
+        if checkpoint is not None:
+            return checkpoint
+        if finished is not None:
+            if read_state(finished).step == config.steps:
+                return "finished"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(out, run_dir)
+            return find_checkpoint(run_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--out {out} exists and holds no training run; choose a new or empty folder")
+        shutil.rmtree(run_dir, ignore_errors=True)  # a run killed before its first checkpoint
+        run_dir.mkdir(parents=True)
+        return None
+    except OSError as error:
+        raise ConfigError(f"cannot write the training run under {run_dir.parent}: {error}") from error
+
+
+def _check_resumable(checkpoint: Path, config: TrainConfig, data: dict) -> None:
+    state = read_state(checkpoint)
+    where = checkpoint.parent
+    differences = state.config.differences(config)
+    if differences:
+        raise ConfigError(
+            f"{where} holds a run with a different config ({', '.join(differences)} differ); "
+            "use the same arguments to resume, or another --out for a new run"
+        )
+    if state.data.get("class_counts") != data["class_counts"] or state.data.get("path") != data["path"]:
+        raise ConfigError(f"{where} was trained on other data ({state.data.get('path')}); use another --out")
+    if state.step > config.steps:
+        raise ConfigError(f"{where} is already at step {state.step}, beyond --steps {config.steps}")
+
+
+def _grid_labels(images: TrainingImages) -> torch.Tensor:
+    """One row of 8 per class present, cycling: the grid shows each class side by side."""
+    present = images.present_classes()
+    return torch.tensor([present[(i // 8) % len(present)] for i in range(GRID_SIZE)])
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _versions() -> dict:
+    from data.provenance import versions
+
+    return versions()
+
+
+def reproduce_command(config: TrainConfig, data: Path, out: Path, classes, config_path) -> str:
+    """The ``artbias train gan`` command line that makes this run."""
+    parts = ["artbias", "train", "gan", "--arch", config.arch, "--data", str(data), "--out", str(out)]
+    if config_path is not None and Path(config_path).resolve() != default_config_path(config.arch):
+        parts += ["--config", str(config_path)]
+    parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
+              "--batch-size", str(config.batch_size), "--sample-every", str(config.sample_every)]
+    if classes:
+        parts += ["--classes", ",".join(classes)]
+    return shlex.join(parts)
+
+
+def _swap_into_place(run_dir: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``run_dir`` with renames (the old tree goes last)."""
+    if not out.exists():
+        os.replace(run_dir, out)
+        return
+    trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, trash)
+    os.replace(run_dir, out)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr)
