@@ -28,6 +28,7 @@ import torch
 
 from classifier.architectures import ArchConfig, SceneResNet, build_network
 from data.errors import CheckpointError, ConfigError
+from data.files import replace_folder
 
 FORMAT = "artbias-classifier/1"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -142,13 +143,7 @@ def save_classifier(
             _write_json(staging / HISTORY_FILE, history)
         if card is not None:
             (staging / CARD_FILE).write_text(card)
-        if out.exists():
-            old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import ArtbiasError
+from data.files import write_atomically
 
 DB_NAME = "gallery.duckdb"
 IMAGES_DIR = "images"
@@ -398,12 +399,7 @@ def export_gallery(gallery: str | Path, out_dir: str | Path, fmt: str = "parquet
     out.mkdir(parents=True, exist_ok=True)
 
     def publish(target: Path, write) -> Path:
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            write(partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomically(target, write)
         return target
 
     written: list[Path] = []

@@ -77,7 +77,6 @@ def _parse_options(pairs: list[str]) -> dict:
 
 def _generate(args: argparse.Namespace) -> int:
     import json
-    import os
     from pathlib import Path
 
     import torch
@@ -86,6 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
     from torchvision.utils import make_grid
 
     from data.errors import ConfigError
+    from data.files import write_atomically
     from data.provenance import versions
     from generators.registry import load_generator
 
@@ -99,10 +99,8 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def write(name: str, save) -> None:  # temp name + rename: no half-written file on a crash
-        partial = out / f".{name}.part"
-        save(partial)
-        os.replace(partial, out / name)
+    def write(name: str, save) -> None:
+        write_atomically(out / name, save)
 
     for index, image in enumerate(pixels):
         write(f"{index:05d}.png", lambda p, im=image: Image.fromarray(im.permute(1, 2, 0).numpy()).save(p, format="PNG"))

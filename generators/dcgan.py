@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch
 from torch import nn
 
 from data.errors import CheckpointError, ConfigError
+from data.files import write_atomically
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator
 
@@ -110,15 +109,6 @@ def build_dcgan(config: DCGANConfig) -> tuple[GeneratorNet, DiscriminatorNet]:
 
 
 # -- saving and loading ----------------------------------------------------------------
-def _write_atomically(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def save_dcgan(
     generator: GeneratorNet,
     discriminator: DiscriminatorNet | None,
@@ -137,8 +127,8 @@ def save_dcgan(
         tensors |= {f"discriminator.{k}": v for k, v in discriminator.state_dict().items()}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     document = {"family": "dcgan", "architecture": asdict(config), "metadata": metadata or {}}
-    _write_atomically(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p)))
-    _write_atomically(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(document, indent=2) + "\n"))
+    write_atomically(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p)))
+    write_atomically(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(document, indent=2) + "\n"))
     return directory
 
 

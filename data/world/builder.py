@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import ConfigError
+from data.files import replace_folder
 from data.world.aesthetic import AestheticRule
 from data.world.captions import caption_scenes
 from data.world.params import CLASSES, SceneBatch, class_index, sample_scenes
@@ -218,7 +219,7 @@ def build_world(out: str | Path, config: WorldConfig, force: bool = False,
             "versions": versions(),
         }
         (staging / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _swap_into_place(staging, out)
+        replace_folder(staging, out)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ConfigError(f"cannot write world dataset {out}: {error}") from error
@@ -226,14 +227,3 @@ def build_world(out: str | Path, config: WorldConfig, force: bool = False,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    # Move the old tree aside first so the new one lands with one rename.
-    trash = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, trash)
-    os.replace(staging, out)
-    shutil.rmtree(trash, ignore_errors=True)

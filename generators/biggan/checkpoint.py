@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from data.files import write_atomically
 from generators.biggan.config import BigGANConfig, read_config
 from generators.biggan.discriminator import BigGANDiscriminator, DiscriminatorConfig
 from generators.biggan.model import BigGANDeep
@@ -144,11 +143,11 @@ def save_biggan(
         parts.append((discriminator, DISCRIMINATOR_WEIGHTS, DISCRIMINATOR_CONFIG))
     for module, weights_name, config_name in parts:
         state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-        _write_atomically(
+        write_atomically(
             directory / weights_name, lambda tmp, s=state: save_file(s, tmp, metadata={"format": "pt"})
         )
         config_text = json.dumps(module.config.to_dict(), indent=2) + "\n"
-        _write_atomically(directory / config_name, lambda tmp, t=config_text: Path(tmp).write_text(t))
+        write_atomically(directory / config_name, lambda tmp, t=config_text: Path(tmp).write_text(t))
     return directory
 
 
@@ -178,17 +177,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomically(target: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _few(items: list[str]) -> str:

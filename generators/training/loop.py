@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import shlex
 import shutil
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import torch
 
 from data.errors import ArtbiasError, ConfigError
+from data.files import replace_folder
 from data.world.params import CLASSES
 from generators.training.checkpoint import (
     TrainingState,
@@ -232,7 +232,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
     }
     write_training_record(run_dir, record)
     write_card(run_dir, record)
-    _swap_into_place(run_dir, out)
+    replace_folder(run_dir, out)
     return out
 
 
@@ -310,17 +310,6 @@ def reproduce_command(config: TrainConfig, data: Path, out: Path, classes, confi
     if classes:
         parts += ["--classes", ",".join(classes)]
     return shlex.join(parts)
-
-
-def _swap_into_place(run_dir: Path, out: Path) -> None:
-    """Replace ``out`` by the finished ``run_dir`` with renames (the old tree goes last)."""
-    if not out.exists():
-        os.replace(run_dir, out)
-        return
-    trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-    os.replace(out, trash)
-    os.replace(run_dir, out)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _say(progress: bool, message: str) -> None:

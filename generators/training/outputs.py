@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import torch
 
+from data.files import write_atomically
+
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "real_logit", "fake_logit", "r1")
-
-
-def write_atomically(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.part")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def save_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
