@@ -6,6 +6,7 @@ Registration stays light (no torch import); the work happens inside the handlers
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -35,6 +36,31 @@ def register(commands) -> None:
     demo.add_argument("--no-serve", action="store_true", help="stop after the bias table")
     demo.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gallery port (default {DEFAULT_PORT})")
     _executor_options(demo, default_workers=default_workers())
+
+    unguided = commands.add("eval generator", _eval_generator,
+                            "class mix of a generator's unguided samples vs its training composition")
+    unguided.add_argument("--generator", required=True, help="catalogue name or FAMILY:PATH")
+    unguided.add_argument("--labeller", default="classifier-world", help="classifier name/folder or clip:NAME")
+    unguided.add_argument("--n", type=int, default=1000)
+    unguided.add_argument("--seed", type=int, default=0)
+    unguided.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _eval_generator(args: argparse.Namespace) -> int:
+    from gallery.unguided import unguided_composition
+
+    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(found.to_dict(), indent=2))
+        return 0
+    print(f"{found.generator}: {found.n} unguided samples (seed {found.seed}) labelled by {found.labeller}")
+    print(f"{'class':<10} {'samples':>8} {'training':>9}")
+    for i, name in enumerate(found.classes):
+        training = f"{found.training[i]:9.3f}" if found.training else f"{'?':>9}"
+        print(f"{name:<10} {found.proportions[i]:8.3f} {training}")
+    if found.total_variation is not None:
+        print(f"total variation distance: {found.total_variation:.3f}")
+    return 0
 
 
 def default_workers() -> int:
