@@ -105,7 +105,7 @@ def labelled_artworks(gallery: str | Path, labeller: str) -> pd.DataFrame:
 
 # -- reference compositions -------------------------------------------------------------------
 def composition_from_file(path: str | Path, classes: Sequence[str]) -> list[float]:
-    """A composition from JSON: ``{class: weight}`` or a ``training.json`` (data.class_counts)."""
+    """Class proportions from JSON: ``{class: weight}`` or a ``training.json`` (data.class_counts)."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
@@ -127,7 +127,8 @@ def composition_from_file(path: str | Path, classes: Sequence[str]) -> list[floa
     weights = [float(raw.get(name, 0.0)) for name in classes]
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ConfigError(f"{path}: weights must be non-negative and not all zero")
-    return weights
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 def generator_folder(spec: str) -> Path | None:

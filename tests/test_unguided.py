@@ -1,0 +1,45 @@
+"""The class mix of a generator's unguided samples, against its training composition."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data.errors import ConfigError
+from gallery.cli import main
+from gallery.unguided import unguided_composition
+from generators.dcgan import DCGANConfig, build_dcgan, save_dcgan
+
+
+@pytest.fixture()
+def tiny_dcgan(tmp_path):
+    folder = tmp_path / "dcgan"
+    config = DCGANConfig(image_size=32, nz=8, ngf=8, ndf=8)
+    save_dcgan(*build_dcgan(config), config, folder)
+    counts = {"buildings": 0, "forest": 0, "glacier": 0, "mountain": 30, "sea": 10, "street": 0}
+    (folder / "training.json").write_text(json.dumps({"data": {"class_counts": counts}}))
+    return folder
+
+
+def test_counts_proportions_and_distance_to_training(tiny_dcgan, tiny_clip_dir):
+    found = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=40, seed=3, batch_size=16,
+                                 progress=False)
+    assert sum(found.counts) == 40 and len(found.classes) == 6
+    assert found.training == pytest.approx([0, 0, 0, 0.75, 0.25, 0])
+    expected = 0.5 * sum(abs(p - q) for p, q in zip(found.proportions, found.training, strict=True))
+    assert found.total_variation == pytest.approx(expected)
+    again = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=40, seed=3, progress=False)
+    assert again.counts == found.counts  # seeded
+
+
+def test_command_prints_json(tiny_dcgan, tiny_clip_dir, capsys):
+    code = main(["eval", "generator", "--generator", f"dcgan:{tiny_dcgan}", "--labeller", f"clip:{tiny_clip_dir}",
+                 "--n", "12", "--format", "json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 12
+
+
+def test_bad_sample_count_is_refused(tiny_dcgan, tiny_clip_dir):
+    with pytest.raises(ConfigError):
+        unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=0)
