@@ -223,10 +223,6 @@ class DCGANGenerator(Generator):
             found["discriminator"] = self.discriminator
         return found
 
-    @property
-    def has_realism(self) -> bool:
-        return self.discriminator is not None
-
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         if self.discriminator is None:
             return super().discriminate(images)  # raises RealismUnavailable

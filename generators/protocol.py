@@ -43,7 +43,8 @@ class Generator(ABC):
 
     @abstractmethod
     def modules(self) -> dict[str, torch.nn.Module]:
-        """The networks this generator holds (moved by ``to``, put in eval mode)."""
+        """The networks this generator holds (moved by ``to``, put in eval mode); a
+        discriminator, when there is one, under the key ``"discriminator"``."""
 
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """Discriminator logits [B] for images in [-1, 1] (higher = more real)."""
@@ -56,7 +57,7 @@ class Generator(ABC):
     # -- shared behaviour ---------------------------------------------------------------
     @property
     def has_realism(self) -> bool:
-        return type(self).discriminate is not Generator.discriminate
+        return "discriminator" in self.modules()
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Generator:
         self.device = torch.device(device) if device is not None else self.device

@@ -29,7 +29,7 @@ class LinearFamily(Generator):
         return torch.tanh(self.net(parts["z"])).view(-1, 3, 4, 4)
 
     def modules(self):
-        return {"net": self.net} | ({"disc": self.disc} if self.disc else {})
+        return {"net": self.net} | ({"discriminator": self.disc} if self.disc else {})
 
 
 class WithDiscriminator(LinearFamily):

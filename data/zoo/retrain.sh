@@ -12,8 +12,15 @@ world() {  # world NAME ARGS...: build a world dataset once
   [ -f "$work/$name/manifest.parquet" ] || artbias data world --out "$work/$name" --quiet "$@"
 }
 
-replace() {  # replace NAME: move a freshly trained model into the zoo
+replace() {  # replace NAME: move a freshly trained model into the zoo (without its resume state)
+  rm -rf "$work/$1/checkpoint" "$work/$1/samples"
   rm -rf "data/zoo/$1" && mv "$work/$1" "data/zoo/$1"
+}
+
+gan() {  # gan NAME ARCH WORLD STEPS: train one GAN, one single-threaded process (fastest on 2 cores)
+  rm -rf "$work/$1" "$work/$1.partial"
+  artbias train gan --arch "$2" --data "$work/$3" --out "$work/$1" --steps "$4" --threads 1 --quiet
+  replace "$1"
 }
 
 clip-world() {
@@ -31,7 +38,23 @@ classifier-world() {
   replace classifier-world
 }
 
-all=(clip-world classifier-world)
+dcgan-world() {  # a deliberately skewed composition: the bias study must recover it
+  world world-dcgan --n 6000 --seed 3 --test-fraction 0 \
+    --composition mountain=0.35,sea=0.25,forest=0.15,glacier=0.1,street=0.1,buildings=0.05
+  gan dcgan-world dcgan world-dcgan 3500
+}
+
+stylegan2-world() {  # single-domain, like NVIDIA's church model: buildings and streets only
+  world world-stylegan2 --n 4000 --seed 4 --test-fraction 0 --composition buildings=0.5,street=0.5
+  gan stylegan2-world stylegan2 world-stylegan2 3000
+}
+
+biggan-world() {  # class-conditional over all six classes, balanced
+  world world-biggan --n 6000 --seed 5 --test-fraction 0
+  gan biggan-world biggan world-biggan 1000
+}
+
+all=(clip-world classifier-world dcgan-world stylegan2-world biggan-world)
 for name in "${@:-${all[@]}}"; do
   if ! declare -F "$name" >/dev/null; then
     echo "retrain.sh: unknown model $name (known: ${all[*]})" >&2

@@ -113,10 +113,6 @@ class BigGANGenerator(Generator):
             found["discriminator"] = self.discriminator
         return found
 
-    @property
-    def has_realism(self) -> bool:
-        return self.discriminator is not None
-
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """Logits [B] of the optional discriminator (no published BigGAN-deep one exists).
 

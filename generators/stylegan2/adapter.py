@@ -85,7 +85,7 @@ class StyleGAN2Generator(Generator):
 
     # -- protocol -----------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"G_ema": self.G} | ({"D": self.D} if self.D is not None else {})
+        return {"G_ema": self.G} | ({"discriminator": self.D} if self.D is not None else {})
 
     def synthesize(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         latent = parts[BLOCK_NAMES[self.space]]
@@ -99,10 +99,6 @@ class StyleGAN2Generator(Generator):
         if images.shape[1] == 1:
             images = images.repeat(1, 3, 1, 1)
         return images.clamp(-1, 1)
-
-    @property
-    def has_realism(self) -> bool:
-        return self.D is not None
 
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """D's logits [B]. Like NVIDIA's D, each score also depends on the other images of its
