@@ -41,7 +41,7 @@ classifier-world() {
 dcgan-world() {  # a deliberately skewed composition: the bias study must recover it
   world world-dcgan --n 6000 --seed 3 --test-fraction 0 \
     --composition mountain=0.35,sea=0.25,forest=0.15,glacier=0.1,street=0.1,buildings=0.05
-  gan dcgan-world dcgan world-dcgan 3500
+  gan dcgan-world dcgan world-dcgan 5500
 }
 
 stylegan2-world() {  # single-domain, like NVIDIA's church model: buildings and streets only
