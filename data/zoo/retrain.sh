@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Retrain starter-zoo models: `bash data/zoo/retrain.sh NAME...` (no name: the whole zoo).
+# Retrain starter-zoo models: `bash data/zoo/retrain.sh NAME...` (no name: the whole zoo, in
+# two parallel lanes; progress in $ZOO_WORK/lane-*.log).
 # Each model is one recipe: the world dataset it learns from, then one training command.
 # Training data goes to $ZOO_WORK (default ./zoo-work); models replace data/zoo/<name>.
 set -euo pipefail
@@ -26,14 +27,14 @@ gan() {  # gan NAME ARCH WORLD STEPS: train one GAN, one single-threaded process
 clip-world() {
   world world-clip --n 10000 --seed 1 --test-fraction 0
   rm -rf "$work/clip-world"
-  artbias train clip --data "$work/world-clip" --out "$work/clip-world" --epochs 12
+  OMP_NUM_THREADS=1 artbias train clip --data "$work/world-clip" --out "$work/clip-world" --epochs 12 --quiet
   replace clip-world
 }
 
 classifier-world() {
   world world-classifier --n 6000 --seed 2 --test-fraction 0.2
   rm -rf "$work/classifier-world"
-  artbias train classifier --arch resnet-small --data "$work/world-classifier" --weights none \
+  OMP_NUM_THREADS=1 artbias train classifier --arch resnet-small --data "$work/world-classifier" --weights none \
     --out "$work/classifier-world" --epochs 8 --freeze-epochs 0 --seed 0 --size 64 --batch-size 64 --lr 0.003
   replace classifier-world
 }
@@ -55,7 +56,16 @@ biggan-world() {  # class-conditional over all six classes, balanced
 }
 
 all=(clip-world classifier-world dcgan-world stylegan2-world biggan-world)
-for name in "${@:-${all[@]}}"; do
+if [ $# -eq 0 ]; then
+  # The whole zoo: two single-threaded lanes, one per core (about 80 minutes on 2 cores).
+  bash "$0" dcgan-world biggan-world clip-world > "$work/lane-a.log" 2>&1 & lane_a=$!
+  bash "$0" stylegan2-world classifier-world > "$work/lane-b.log" 2>&1 & lane_b=$!
+  status=0
+  wait "$lane_a" || status=1
+  wait "$lane_b" || status=1
+  exit "$status"
+fi
+for name in "$@"; do
   if ! declare -F "$name" >/dev/null; then
     echo "retrain.sh: unknown model $name (known: ${all[*]})" >&2
     exit 2
