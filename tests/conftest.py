@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,3 +50,42 @@ def _offline(monkeypatch, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@contextmanager
+def write_lock_held(database: Path, seconds: float = 1.5):
+    """Another process holds a DuckDB write transaction on ``database`` for ``seconds``."""
+    holder = textwrap.dedent(
+        f"""
+        import time, duckdb
+        con = duckdb.connect({str(database)!r})
+        con.execute("BEGIN TRANSACTION")
+        print("locked", flush=True)
+        time.sleep({seconds})
+        con.execute("COMMIT")
+        con.close()
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        process.wait(timeout=30)
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("a test tried to download")
+
+
+@pytest.fixture()
+def isolated_weights(tmp_path, monkeypatch):
+    """An empty cache and zoo, no downloads, no Hugging Face cache: nothing outside tmp."""
+    from data.weights import resolve
+
+    monkeypatch.setenv("ARTBIAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ARTBIAS_OFFLINE", "1")
+    monkeypatch.setattr(resolve, "ZOO_DIR", tmp_path / "zoo")
+    monkeypatch.setattr(resolve, "_hf_cache_folder", lambda entry: None)
+    monkeypatch.setattr(resolve, "fetch", _no_network)
+    monkeypatch.setattr(resolve, "fetch_hf", _no_network)

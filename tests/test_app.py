@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import textwrap
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_lock_held
 from streamlit.testing.v1 import AppTest
 
 from gallery.app.bias_page import overview_frame
@@ -214,23 +212,8 @@ def test_missing_gallery_is_a_message_not_a_traceback(tmp_path, open_app):
 
 
 def test_pages_render_while_a_writer_holds_the_lock(gallery, open_app):
-    holder = textwrap.dedent(
-        f"""
-        import time, duckdb
-        con = duckdb.connect({str(gallery / "gallery.duckdb")!r})
-        con.execute("BEGIN TRANSACTION")
-        print("locked", flush=True)
-        time.sleep(1.5)
-        con.execute("COMMIT")
-        con.close()
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout.readline().strip() == "locked"
+    with write_lock_held(gallery / "gallery.duckdb"):
         app = open_app(gallery)
-    finally:
-        process.wait(timeout=30)
     assert not app.error and not app.warning
     assert _match_count(app) > 0
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_lock_held
 
 from gallery.app.sample_gallery import CLASSIFIER, ZERO_SHOT, SampleSpec, build_sample_gallery
 from gallery.bias import gallery_bias
@@ -168,24 +166,9 @@ def test_bad_input_gives_one_line_errors(gallery, tmp_path, capsys):
 
 
 def test_reading_waits_for_a_writer(gallery):
-    holder = textwrap.dedent(
-        f"""
-        import sys, time, duckdb
-        con = duckdb.connect({str(gallery / "gallery.duckdb")!r})
-        con.execute("BEGIN TRANSACTION")
-        print("locked", flush=True)
-        time.sleep(1.5)
-        con.execute("COMMIT")
-        con.close()
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout.readline().strip() == "locked"
+    with write_lock_held(gallery / "gallery.duckdb"):
         started = time.monotonic()
         bias = gallery_bias(gallery, n_resamples=200)
         waited = time.monotonic() - started
-    finally:
-        process.wait(timeout=30)
     assert bias.reports and waited > 0.3  # it waited out the lock instead of failing
     assert np.isfinite([r.entropy for r in bias.reports]).all()

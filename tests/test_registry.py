@@ -10,11 +10,8 @@ from generators.registry import FAMILY_MODULES, list_generators, load_generator
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTBIAS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ARTBIAS_OFFLINE", "1")
-    monkeypatch.setattr(resolve, "ZOO_DIR", tmp_path / "zoo")
-    monkeypatch.setattr(resolve, "_hf_cache_folder", lambda entry: None)
+def isolated(isolated_weights):
+    """Every test here sees an empty cache and zoo and no network (tests/conftest.py)."""
 
 
 def _save_tiny_dcgan(folder):

@@ -13,18 +13,8 @@ from gallery.cli import main
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """An empty cache and zoo, no downloads, no Hugging Face cache: nothing outside tmp."""
-    monkeypatch.setenv("ARTBIAS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ARTBIAS_OFFLINE", "1")
-    monkeypatch.setattr(resolve, "ZOO_DIR", tmp_path / "zoo")
-    monkeypatch.setattr(resolve, "_hf_cache_folder", lambda entry: None)
-    monkeypatch.setattr(resolve, "fetch", _no_network)
-    monkeypatch.setattr(resolve, "fetch_hf", _no_network)
-
-
-def _no_network(*args, **kwargs):
-    raise AssertionError("a test tried to download")
+def isolated(isolated_weights):
+    """Every test here sees an empty cache and zoo and no network (tests/conftest.py)."""
 
 
 def _entry(name="toy-model", payload=b"weights", sha256="auto", **changes):
