@@ -4,6 +4,7 @@ Run by hand (never in CI):
     python -m bench.search                       # the starter zoo: dcgan-world + clip-world
     python -m bench.search --generator biggan-world --seeds 10 --budget 1024
     python -m bench.search --quick               # fewer seeds and a smaller budget
+    python -m bench.search --device cuda         # the same figures on a GPU
 
 Every figure is a ratio or a mean measured in this one run, on this machine.
 """
@@ -31,10 +32,11 @@ def raw_throughput(generator, scorer, prompt, batch: int, repeats: int) -> float
     """Images/s of generate + score alone, the ceiling for any search loop."""
     latents = generator.latent_space.sample(batch, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        scorer.similarity(generator.generate(latents), prompt)  # warm-up
+        scorer.similarity(generator.generate(latents), prompt).cpu()  # warm-up
         start = time.perf_counter()
         for _ in range(repeats):
-            scorer.similarity(generator.generate(latents, batch_size=batch), prompt)
+            # .cpu() as the search does: it waits for the device, so the clock stays honest
+            scorer.similarity(generator.generate(latents, batch_size=batch), prompt).cpu()
     return batch * repeats / (time.perf_counter() - start)
 
 
@@ -85,14 +87,15 @@ def main() -> None:
     parser.add_argument("--pop", type=int, default=32)
     parser.add_argument("--refine-steps", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="3 seeds, budget 256")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.budget = 3, 256
     torch.manual_seed(0)
-    generator = load_generator(args.generator)
-    scorer = ClipScorer(load_clip(args.clip))
+    generator = load_generator(args.generator, device=args.device)
+    scorer = ClipScorer(load_clip(args.clip, device=args.device))
     prompt = Prompt(PROMPTS[0])
-    print(f"generator {args.generator}, clip {args.clip}, torch threads {torch.get_num_threads()}")
+    print(f"generator {args.generator}, clip {args.clip}, device {args.device}, torch threads {torch.get_num_threads()}")
 
     raw = raw_throughput(generator, scorer, prompt, args.batch, repeats=24)
     loop = loop_throughput(generator, scorer, prompt, args.batch, generations=24)

@@ -44,12 +44,13 @@ def register(commands) -> None:
     unguided.add_argument("--n", type=int, default=1000)
     unguided.add_argument("--seed", type=int, default=0)
     unguided.add_argument("--format", choices=("table", "json"), default="table")
+    unguided.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
 
 
 def _eval_generator(args: argparse.Namespace) -> int:
     from gallery.unguided import unguided_composition
 
-    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed)
+    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device)
     if args.format == "json":
         print(json.dumps(found.to_dict(), indent=2))
         return 0

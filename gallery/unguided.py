@@ -45,21 +45,23 @@ class UnguidedComposition:
 
 
 def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-world", *, n: int = 1000,
-                         seed: int = 0, batch_size: int = 100, progress: bool = True) -> UnguidedComposition:
-    """Label ``n`` samples drawn from the generator's latent prior (seeded)."""
+                         seed: int = 0, batch_size: int = 100, progress: bool = True,
+                         device: str = "cpu") -> UnguidedComposition:
+    """Label ``n`` samples drawn from the generator's latent prior (seeded); the generator
+    runs on ``device``, the labeller on the CPU."""
     from classifier.prediction import load_model, predict
     from gallery.bias import training_composition
     from generators.registry import load_generator
 
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
-    generator = load_generator(generator_spec)
+    generator = load_generator(generator_spec, device=device)
     labeller = load_model(labeller_spec)
     latents = generator.latent_space.sample(n, torch.Generator().manual_seed(seed))
     counts = np.zeros(len(labeller.classes), dtype=int)
     with torch.no_grad():
         for start in tqdm(range(0, n, batch_size), desc="unguided", disable=not progress, leave=False):
-            images = generator.generate(latents[start : start + batch_size], batch_size=batch_size)
+            images = generator.generate(latents[start : start + batch_size], batch_size=batch_size).float().cpu()
             counts += np.bincount(predict(labeller, images).argmax(1).numpy(), minlength=len(counts))
     training = training_composition(generator_spec, labeller.classes)
     return UnguidedComposition(

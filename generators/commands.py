@@ -1,5 +1,6 @@
 """``artbias generate``: unguided samples from any generator, as PNGs, a grid and a manifest.
 ``artbias train gan``: train one of the project's GANs (``generators.training``), resumably.
+``artbias train ddpm``: train the project's small DDPM (``generators.training.ddpm``), resumably.
 """
 
 from __future__ import annotations
@@ -36,7 +37,25 @@ def register(commands) -> None:
     train.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
     train.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
+    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (batches and latents are drawn on the CPU)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ddpm = commands.add(
+        "train ddpm", _train_ddpm,
+        "train a small diffusers UNet2DModel (DDPM) on an image folder (rerun to resume or extend)",
+    )
+    ddpm.add_argument("--data", required=True, help="dataset root (a built world, Intel or ImageFolder)")
+    ddpm.add_argument("--out", required=True, help="the model folder to make, diffusers layout (trains in OUT.partial)")
+    ddpm.add_argument("--config", default=None, help="training config JSON (default: configs/ddpm-world.json)")
+    ddpm.add_argument("--size", type=int, default=None, help="image size, a power of two (default 32)")
+    ddpm.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
+    ddpm.add_argument("--seed", type=int, default=None)
+    ddpm.add_argument("--batch-size", type=int, default=None)
+    ddpm.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
+    ddpm.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
+    ddpm.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
+    ddpm.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    ddpm.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _train_gan(args: argparse.Namespace) -> int:
@@ -53,7 +72,24 @@ def _train_gan(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, sample_every=args.sample_every,
     )
     out = train_gan(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
-                    threads=threads, config_path=args.config)
+                    threads=threads, config_path=args.config, device=args.device)
+    print(out)
+    return 0
+
+
+def _train_ddpm(args: argparse.Namespace) -> int:
+    import os
+
+    from data.errors import ConfigError
+    from generators.training.ddpm import load_ddpm_config, train_ddpm
+
+    threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    config = load_ddpm_config(args.config, image_size=args.size, steps=args.steps, seed=args.seed,
+                              batch_size=args.batch_size, sample_every=args.sample_every)
+    out = train_ddpm(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
+                     threads=threads, device=args.device, config_path=args.config)
     print(out)
     return 0
 

@@ -16,6 +16,7 @@ from generators.protocol import Generator
 from search import pareto
 from search.algorithms import build_algorithm
 from search.config import SearchConfig
+from search.determinism import deterministic_kernels
 from search.problem import LatentSearchProblem
 from search.refine import refine
 from search.scorer import ClipScorer, Prompt
@@ -74,6 +75,11 @@ def run_search(
     progress: bool = True,
 ) -> SearchResult:
     """Search the generator's latent space for the image CLIP finds closest to ``prompt``."""
+    with deterministic_kernels(generator.device):
+        return _run_search(generator, scorer, prompt, config, seed, progress)
+
+
+def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResult:
     prompt = Prompt(prompt) if isinstance(prompt, str) else prompt
     if config.uses_realism and not generator.has_realism:
         raise ConfigError(f"nsga2 needs a realism objective, but generator {generator.name!r} has no discriminator")

@@ -35,7 +35,7 @@ class TrainingState:
 
     step: int
     images_seen: int
-    config: TrainConfig
+    config: TrainConfig  # or another run config with to_dict/from_dict (DiffusionTrainConfig)
     data: dict  # {"path", "class_counts"}: the data the run was trained on
     wall_time_s: float
 
@@ -86,13 +86,14 @@ def find_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def read_state(checkpoint: Path) -> TrainingState:
+def read_state(checkpoint: Path, config_type=TrainConfig) -> TrainingState:
+    """The run's state; ``config_type`` is the config class the run was made with."""
     try:
         document = json.loads((checkpoint / STATE).read_text())
         return TrainingState(
             step=int(document["step"]),
             images_seen=int(document["images_seen"]),
-            config=TrainConfig.from_dict(document["config"], source=str(checkpoint / STATE)),
+            config=config_type.from_dict(document["config"], source=str(checkpoint / STATE)),
             data=dict(document["data"]),
             wall_time_s=float(document["wall_time_s"]),
         )

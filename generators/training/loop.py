@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from data.errors import ArtbiasError, ConfigError
+from data.errors import ArtbiasError
 from data.files import replace_folder
 from data.world.params import CLASSES
 from generators.training.checkpoint import (
@@ -46,6 +45,7 @@ from generators.training.losses import (
 )
 from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
 from generators.training.recipes import make_recipe
+from generators.training.runs import check_device, prepare_run_dir
 
 # Separate random streams, all derived from the run's seed: batches and latents (saved with
 # the checkpoint), the fixed latents of the sample grids, and the post-training statistics.
@@ -66,27 +66,35 @@ def train_gan(
     progress: bool = True,
     threads: int | None = None,
     config_path: str | Path | None = None,
+    device: str | torch.device = "cpu",
 ) -> Path:
     """Train (or resume, or extend) a GAN on the images under ``data``; returns ``out``.
 
     ``out`` ends as the generator folder in its family's format (``load_generator(
     "<family>:out")``) with the discriminator, ``card.md``, ``training.json``, ``losses.csv``,
     ``samples/`` and ``checkpoint/``. Nothing is written before the arguments and data check out.
+
+    ``device`` holds the networks, batches and latents; the RNG that draws batches and latents
+    stays a CPU generator (draws are made on the CPU, then moved), so a CPU run is the same
+    bit for bit whatever device code there is. Only CPU runs promise bit-identical resumes:
+    on an accelerator StyleGAN2's training noise comes from the device's own RNG, which the
+    checkpoint does not hold, and its kernels need not be deterministic.
     """
     out = Path(out)
     run_dir = out.with_name(out.name + ".partial")
     classes = parse_classes(classes)
     make_recipe(config, list(range(len(CLASSES))))  # a bad architecture fails before any work
+    device = check_device(device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train(config, data, out, run_dir, classes, progress, config_path)
+        return _train(config, data, out, run_dir, classes, progress, config_path, device)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
+def _train(config, data, out, run_dir, classes, progress, config_path, device) -> Path:
     # -- the data, decoded once -----------------------------------------------------------
     images = load_training_images(data, config.image_size, classes)
     data_record = {
@@ -97,7 +105,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
     }
 
     # -- where the run stands ---------------------------------------------------------------
-    checkpoint = _prepare_run_dir(out, run_dir, config, data_record)
+    checkpoint = prepare_run_dir(out, run_dir, config, data_record)
     if checkpoint == "finished":
         _say(progress, f"{out} is already trained for {config.steps} steps; nothing to do")
         return out
@@ -106,7 +114,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)
     recipe = make_recipe(config, images.present_classes())
-    networks = recipe.build()
+    networks = {name: net.to(device) for name, net in recipe.build().items()}
     G, D = networks["G"], networks["D"]
     if config.uses_ema:
         networks["G_ema"] = copy.deepcopy(G).eval().requires_grad_(False)
@@ -127,8 +135,8 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
 
     composition = images.composition().float()
     grid_rng = torch.Generator().manual_seed(config.seed + GRID_STREAM)
-    grid_z = torch.randn(GRID_SIZE, recipe.z_dim, generator=grid_rng)
-    grid_labels = _grid_labels(images) if recipe.conditional else None
+    grid_z = torch.randn(GRID_SIZE, recipe.z_dim, generator=grid_rng).to(device)
+    grid_labels = _grid_labels(images).to(device) if recipe.conditional else None
     log = LossLog(run_dir / "losses.csv", state.step)
     if state.step == 0:
         save_grid(recipe.sample(recipe.final_generator(networks), grid_z, grid_labels), run_dir / "samples" / "step_000000.png")
@@ -143,9 +151,10 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
                disable=not progress, dynamic_ncols=True)
     try:
         for step in range(state.step + 1, config.steps + 1):
-            reals, real_labels = images.batch(batch, rng)
-            z = torch.randn(batch, recipe.z_dim, generator=rng)
-            fake_labels = torch.multinomial(composition, batch, True, generator=rng) if recipe.conditional else None
+            # Drawn on the CPU from the run's generator, then moved: the same draws on any device.
+            reals, real_labels = (t.to(device) for t in images.batch(batch, rng))
+            z = torch.randn(batch, recipe.z_dim, generator=rng).to(device)
+            fake_labels = torch.multinomial(composition, batch, True, generator=rng).to(device) if recipe.conditional else None
             fakes = recipe.generate(G, z, fake_labels)
 
             # Discriminator: reals up, fakes down; every r1_every steps also R1 on the reals.
@@ -176,9 +185,11 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
                 beta = ema_beta(config.ema_half_life_images, batch, state.images_seen, config.ema_rampup)
                 update_ema(networks["G_ema"], G, beta)
 
-            row = {"step": step, "d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()),
-                   "real_logit": float(real_logits.detach().mean()), "fake_logit": float(fake_logits.detach().mean()),
-                   "r1": float(r1.detach()) if r1 is not None else math.nan}
+            # One transfer (one device sync) for the whole row.
+            values = torch.stack([d_loss.detach(), g_loss.detach(), real_logits.detach().mean(),
+                                  fake_logits.detach().mean(), (r1 if r1 is not None else d_loss).detach()]).tolist()
+            row = {"step": step, "d_loss": values[0], "g_loss": values[1], "real_logit": values[2],
+                   "fake_logit": values[3], "r1": values[4] if r1 is not None else math.nan}
             if not (math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])):
                 raise TrainingDiverged(
                     f"training diverged at step {step} (d_loss {row['d_loss']}, g_loss {row['g_loss']}); "
@@ -227,6 +238,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
         "wall_time_s": round(state.wall_time_s, 1),  # all sessions of the run, training only
         "steps_per_s": round(steps_run / loop_s, 3),  # this session, grids and checkpoints included
         "threads": torch.get_num_threads(),
+        "device": str(device),  # this session's
         "versions": _versions(),
         "command": reproduce_command(config, images.root, out, classes, config_path),
     }
@@ -237,51 +249,6 @@ def _train(config, data, out, run_dir, classes, progress, config_path) -> Path:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _prepare_run_dir(out: Path, run_dir: Path, config: TrainConfig, data: dict) -> Path | str | None:
-    """The checkpoint to resume from (None: a new run; "finished": nothing to do).
-
-    An interrupted run lives in ``run_dir``; a finished one in ``out``, copied back to
-    ``run_dir`` when more steps are asked for. A resumed run must have the same config
-    (but for steps and logging intervals) and the same data.
-    """
-    checkpoint = find_checkpoint(run_dir) if run_dir.is_dir() else None
-    finished = find_checkpoint(out) if checkpoint is None and out.is_dir() else None
-    for found in (checkpoint, finished):
-        if found is not None:
-            _check_resumable(found, config, data)
-    try:
-        if checkpoint is not None:
-            return checkpoint
-        if finished is not None:
-            if read_state(finished).step == config.steps:
-                return "finished"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            shutil.copytree(out, run_dir)
-            return find_checkpoint(run_dir)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise ConfigError(f"--out {out} exists and holds no training run; choose a new or empty folder")
-        shutil.rmtree(run_dir, ignore_errors=True)  # a run killed before its first checkpoint
-        run_dir.mkdir(parents=True)
-        return None
-    except OSError as error:
-        raise ConfigError(f"cannot write the training run under {run_dir.parent}: {error}") from error
-
-
-def _check_resumable(checkpoint: Path, config: TrainConfig, data: dict) -> None:
-    state = read_state(checkpoint)
-    where = checkpoint.parent
-    differences = state.config.differences(config)
-    if differences:
-        raise ConfigError(
-            f"{where} holds a run with a different config ({', '.join(differences)} differ); "
-            "use the same arguments to resume, or another --out for a new run"
-        )
-    if state.data.get("class_counts") != data["class_counts"] or state.data.get("path") != data["path"]:
-        raise ConfigError(f"{where} was trained on other data ({state.data.get('path')}); use another --out")
-    if state.step > config.steps:
-        raise ConfigError(f"{where} is already at step {state.step}, beyond --steps {config.steps}")
 
 
 def _grid_labels(images: TrainingImages) -> torch.Tensor:

@@ -28,8 +28,9 @@ class LossLog:
     """``losses.csv``: one row per step. Opening it for a resumed run drops rows after the
     checkpoint's step (steps that will be run again) and returns the rows kept."""
 
-    def __init__(self, path: Path, resume_step: int):
+    def __init__(self, path: Path, resume_step: int, columns: tuple[str, ...] = LOSS_COLUMNS):
         self.path = path
+        self.columns = columns
         self.rows: list[dict[str, float]] = []
         if resume_step > 0 and path.is_file():
             with path.open(newline="") as handle:
@@ -39,16 +40,16 @@ class LossLog:
                     if int(row["step"]) <= resume_step
                 ]
         with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, LOSS_COLUMNS)
+            writer = csv.DictWriter(handle, columns)
             writer.writeheader()
             for row in self.rows:
-                writer.writerow(_csv_row(row))
+                writer.writerow(_csv_row(row, columns))
         self.handle = path.open("a", newline="")
-        self.writer = csv.DictWriter(self.handle, LOSS_COLUMNS)
+        self.writer = csv.DictWriter(self.handle, columns)
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(row)
-        self.writer.writerow(_csv_row(row))
+        self.writer.writerow(_csv_row(row, self.columns))
 
     def flush(self) -> None:
         self.handle.flush()
@@ -60,16 +61,16 @@ class LossLog:
         """Means of each loss column over the last ``n`` steps (NaN-free columns only)."""
         tail = self.rows[-n:]
         means = {}
-        for column in LOSS_COLUMNS[1:]:
+        for column in self.columns[1:]:
             values = [row[column] for row in tail if row[column] == row[column]]
             if values:
                 means[column] = sum(values) / len(values)
         return means
 
 
-def _csv_row(row: dict[str, float]) -> dict[str, str]:
+def _csv_row(row: dict[str, float], columns: tuple[str, ...]) -> dict[str, str]:
     out = {}
-    for column in LOSS_COLUMNS:
+    for column in columns:
         value = row.get(column, float("nan"))
         out[column] = str(int(value)) if column == "step" else ("" if value != value else f"{value:.6g}")
     return out

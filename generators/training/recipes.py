@@ -206,11 +206,14 @@ class BigGANRecipe(Recipe):
         if "G_ema" in networks:
             # The averaged weights need their own singular vectors: a few no-grad train-mode
             # passes run power iteration on them (batch norm uses batch statistics there).
+            # Drawn on the CPU, like every draw of the run, then moved to G's device.
+            device = next(G.parameters()).device
             G.train()
             with torch.no_grad():
                 for _ in range(10):
-                    z = torch.randn(8, self.z_dim, generator=rng)
-                    G(z, self.one_hot(torch.multinomial(composition, 8, True, generator=rng)), 1.0)
+                    z = torch.randn(8, self.z_dim, generator=rng).to(device)
+                    labels = torch.multinomial(composition, 8, True, generator=rng).to(device)
+                    G(z, self.one_hot(labels), 1.0)
             G.eval()
 
         def sampler(truncation: float, batch: int) -> tuple[torch.Tensor, torch.Tensor]:

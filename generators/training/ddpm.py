@@ -1,0 +1,337 @@
+"""Training the project's own diffusion model: a small diffusers ``UNet2DModel`` (DDPM).
+
+The objective is the DDPM one (Ho et al. 2020): pick a timestep t and noise e, noise the image
+with the scheduler's ``add_noise``, and regress the UNet's prediction on e (mean squared
+error). An exponential moving average of the weights is what gets saved, as for the GANs.
+The finished folder is a diffusers pipeline layout (``unet/`` + ``scheduler/``), so
+``load_generator("diffusion:OUT")`` reads it exactly as it reads a published DDPM, and
+samples it with DDIM at eta = 0.
+
+Runs live in ``OUT.partial/`` and resume from their checkpoint like the GAN runs
+(``runs.py``, ``checkpoint.py``): rerunning the same command continues the same run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from data.errors import ArtbiasError, ConfigError
+from data.files import replace_folder, write_atomically
+from generators.training.checkpoint import (
+    TrainingState,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
+from generators.training.config import CONFIG_DIR
+from generators.training.data import load_training_images, parse_classes
+from generators.training.losses import ema_beta, update_ema
+from generators.training.outputs import LossLog, save_grid, write_training_record
+from generators.training.runs import check_device, prepare_run_dir
+
+DEFAULT_CONFIG = CONFIG_DIR / "ddpm-world.json"
+RESUMABLE_KEYS = ("steps", "sample_every", "checkpoint_every")
+SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+LOSS_COLUMNS = ("step", "loss", "lr")
+SAMPLER_STREAM, GRID_STREAM = 1_000_003, 2_000_003
+GRID_SIZE = 64
+
+
+class TrainingDiverged(ArtbiasError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class DiffusionTrainConfig:
+    """One DDPM training run.
+
+    model: keyword arguments of diffusers' ``UNet2DModel`` (sample size and channels are
+        set from ``image_size``).
+    num_train_timesteps / beta_schedule: the forward process the UNet learns to invert.
+    lr / warmup_steps / grad_clip: Adam, linearly warmed up, gradients clipped by norm.
+    ema_half_life_images: the saved weights are this moving average of the trained ones.
+    sample_inference_steps: DDIM steps of the sample grids drawn during training.
+    """
+
+    arch: str = "ddpm"
+    model: dict = field(default_factory=dict)
+    image_size: int = 32
+    steps: int = 2000
+    batch_size: int = 64
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    ema_half_life_images: float = 10_000.0
+    ema_rampup: float | None = 0.1
+    sample_inference_steps: int = 20
+
+    def __post_init__(self):
+        if self.arch != "ddpm":
+            raise ConfigError(f"a diffusion training config has arch 'ddpm', got {self.arch!r}")
+        size = self.image_size
+        if not isinstance(size, int) or size < 8 or size & (size - 1):
+            raise ConfigError(f"image size must be a power of two >= 8, got {size!r}")
+        for name in ("steps", "batch_size", "sample_every", "checkpoint_every", "num_train_timesteps",
+                     "sample_inference_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not self.lr > 0 or not self.grad_clip > 0 or not self.ema_half_life_images > 0:
+            raise ConfigError("lr, grad_clip and ema_half_life_images must be positive")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if self.ema_rampup is not None and not self.ema_rampup > 0:
+            raise ConfigError(f"ema_rampup must be positive or null, got {self.ema_rampup}")
+        if self.beta_schedule not in SCHEDULES:
+            raise ConfigError(f"unknown beta_schedule {self.beta_schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if not isinstance(self.model, dict):
+            raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
+        if self.sample_inference_steps > self.num_train_timesteps:
+            raise ConfigError("sample_inference_steps cannot exceed num_train_timesteps")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> DiffusionTrainConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: a training config must be a JSON object")
+        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {unknown} for a diffusion training config")
+        try:
+            return cls(**raw)
+        except TypeError as error:
+            raise ConfigError(f"{source}: {error}") from error
+
+    def differences(self, other: DiffusionTrainConfig) -> list[str]:
+        mine, theirs = self.to_dict(), other.to_dict()
+        return sorted(k for k in mine if k not in RESUMABLE_KEYS and mine[k] != theirs.get(k))
+
+
+def load_ddpm_config(path: str | Path | None = None, **overrides) -> DiffusionTrainConfig:
+    """``configs/ddpm-world.json`` (or ``path``) with the non-None ``overrides`` applied."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"training config {path} does not exist") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"training config {path} is not readable JSON: {error}") from error
+    config = DiffusionTrainConfig.from_dict(raw, source=str(path))
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def build_unet(config: DiffusionTrainConfig):
+    from diffusers import UNet2DModel
+
+    arguments = {"sample_size": config.image_size, "in_channels": 3, "out_channels": 3} | config.model
+    try:
+        return UNet2DModel(**arguments)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"ddpm model config {config.model}: {error}") from error
+
+
+def build_scheduler(config: DiffusionTrainConfig):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
+                         prediction_type="epsilon", clip_sample=True)
+
+
+@torch.no_grad()
+def sample_ddim(unet, train_scheduler, noise: torch.Tensor, steps: int) -> torch.Tensor:
+    """Images in [-1, 1] from ``noise`` by DDIM at eta = 0, as the registry's loader samples."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler.from_config(train_scheduler.config)
+    scheduler.set_timesteps(steps)
+    sample = noise
+    for t in scheduler.timesteps:
+        sample = scheduler.step(unet(sample, t).sample, t, sample, eta=0.0).prev_sample
+    return sample.clamp(-1, 1)
+
+
+def train_ddpm(
+    config: DiffusionTrainConfig,
+    data: str | Path,
+    out: str | Path,
+    *,
+    classes=None,
+    progress: bool = True,
+    threads: int | None = None,
+    device: str | torch.device = "cpu",
+    config_path: str | Path | None = None,
+) -> Path:
+    """Train (or resume, or extend) a DDPM on the images under ``data``; returns ``out``."""
+    out = Path(out)
+    run_dir = out.with_name(out.name + ".partial")
+    classes = parse_classes(classes)
+    build_unet(config)  # a bad model config fails before any data is read
+    device = check_device(device)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(config, data, out, run_dir, classes, progress, device, config_path)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(config, data, out, run_dir, classes, progress, device, config_path) -> Path:
+    images = load_training_images(data, config.image_size, classes)
+    data_record = {"path": str(images.root), "n_images": len(images),
+                   "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
+    checkpoint = prepare_run_dir(out, run_dir, config, data_record)
+    if checkpoint == "finished":
+        if progress:
+            print(f"{out} is already trained for {config.steps} steps; nothing to do", file=sys.stderr)
+        return out
+
+    torch.manual_seed(config.seed)
+    rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)  # batches, timesteps, noise
+    unet = build_unet(config).to(device).train()
+    ema = copy.deepcopy(unet).eval().requires_grad_(False)
+    networks = {"unet": unet, "unet_ema": ema}
+    optimizers = {"unet": torch.optim.Adam(unet.parameters(), lr=config.lr)}
+    scheduler = build_scheduler(config)
+    state = TrainingState(step=0, images_seen=0, config=config, data=data_record, wall_time_s=0.0)
+    if checkpoint is not None:
+        load_checkpoint(checkpoint, networks, optimizers, rng)
+        previous = read_state(checkpoint, DiffusionTrainConfig)
+        state.step, state.images_seen, state.wall_time_s = previous.step, previous.images_seen, previous.wall_time_s
+
+    grid_noise = torch.randn(GRID_SIZE, 3, config.image_size, config.image_size,
+                             generator=torch.Generator().manual_seed(config.seed + GRID_STREAM)).to(device)
+    log = LossLog(run_dir / "losses.csv", state.step, LOSS_COLUMNS)
+    alphas = scheduler.alphas_cumprod.to(device)
+
+    from tqdm import tqdm
+
+    first_step = state.step
+    started = loop_started = time.perf_counter()
+    bar = tqdm(total=config.steps, initial=state.step, desc="train ddpm", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for step in range(state.step + 1, config.steps + 1):
+            reals, _ = images.batch(config.batch_size, rng)
+            t = torch.randint(config.num_train_timesteps, (config.batch_size,), generator=rng)
+            noise = torch.randn(reals.shape, generator=rng)
+            reals, t, noise = reals.to(device), t.to(device), noise.to(device)
+            a = alphas[t].view(-1, 1, 1, 1)
+            noisy = a.sqrt() * reals + (1 - a).sqrt() * noise  # the scheduler's add_noise
+            loss = F.mse_loss(unet(noisy, t).sample, noise)
+            lr = config.lr * min(1.0, step / max(config.warmup_steps, 1))
+            for group in optimizers["unet"].param_groups:
+                group["lr"] = lr
+            optimizers["unet"].zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), config.grad_clip)
+            optimizers["unet"].step()
+            state.step, state.images_seen = step, state.images_seen + config.batch_size
+            update_ema(ema, unet, ema_beta(config.ema_half_life_images, config.batch_size, state.images_seen,
+                                           config.ema_rampup))
+
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"training diverged at step {step} (loss {value}); lower lr in the config, "
+                                       "or resume from the last checkpoint")
+            log.append({"step": step, "loss": value, "lr": lr})
+            bar.update(1)
+            if step % 10 == 0 or step == config.steps:
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            if step % config.sample_every == 0 or step == config.steps:
+                grid = sample_ddim(ema, scheduler, grid_noise, config.sample_inference_steps)
+                save_grid(grid, run_dir / "samples" / f"step_{step:06d}.png")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                log.flush()
+                state.wall_time_s += time.perf_counter() - started
+                started = time.perf_counter()
+                save_checkpoint(run_dir, networks, optimizers, rng, state)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at step {state.step}; rerun the same command to resume", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        log.close()
+    steps_run, loop_s = config.steps - first_step, time.perf_counter() - loop_started
+
+    # The diffusers layout: the EMA UNet and the training scheduler's config.
+    ema.to("cpu").save_pretrained(run_dir / "unet", safe_serialization=True)
+    scheduler.save_pretrained(run_dir / "scheduler")
+    from data.provenance import versions
+
+    record = {
+        "arch": "ddpm",
+        "family": "diffusion",
+        "data": data_record,
+        "steps": config.steps,
+        "images_seen": state.images_seen,
+        "config": config.to_dict(),
+        "parameters": {"unet": sum(p.numel() for p in ema.parameters()),
+                       "megabytes_fp32": (run_dir / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size / 1e6},
+        "final_losses": log.recent_means(100),
+        "wall_time_s": round(state.wall_time_s, 1),
+        "steps_per_s": round(steps_run / loop_s, 3),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "versions": versions(),
+        "command": reproduce_command(config, images.root, out, classes, config_path),
+    }
+    write_training_record(run_dir, record)
+    _write_card(run_dir, record)
+    replace_folder(run_dir, out)
+    return out
+
+
+def reproduce_command(config, data: Path, out: Path, classes, config_path) -> str:
+    parts = ["artbias", "train", "ddpm", "--data", str(data), "--out", str(out)]
+    if config_path is not None and Path(config_path).resolve() != DEFAULT_CONFIG:
+        parts += ["--config", str(config_path)]
+    parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
+              "--batch-size", str(config.batch_size)]
+    if classes:
+        parts += ["--classes", ",".join(classes)]
+    return shlex.join(parts)
+
+
+def _write_card(directory: Path, record: dict) -> None:
+    data, config = record["data"], record["config"]
+    composition = ", ".join(f"{name} {count}" for name, count in data["class_counts"].items() if count)
+    lines = [
+        "# DDPM trained on the scenery world",
+        "",
+        "- **Load**: `load_generator(\"diffusion:<this folder>\")` (diffusers layout: `unet/` + `scheduler/`), "
+        "sampled with DDIM at eta = 0",
+        f"- **Architecture**: diffusers UNet2DModel, {config['image_size']} px, "
+        f"{record['parameters']['unet']:,} parameters ({record['parameters']['megabytes_fp32']:.1f} MB fp32)",
+        f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}",
+        f"- **Training**: {record['steps']} steps of batch {config['batch_size']}, seed {config['seed']}, "
+        f"{config['num_train_timesteps']} timesteps ({config['beta_schedule']}), Adam lr {config['lr']}, "
+        f"EMA half-life {config['ema_half_life_images']:,.0f} images",
+        f"- **Final loss** (mean of the last 100 steps): {record['final_losses'].get('loss', float('nan')):.4f}",
+        f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} threads ({record['device']})",
+        f"- **Reproduce**: `{record['command']}`",
+        "",
+        "Samples during training are in `samples/`, per-step losses in `losses.csv`. A toy model of",
+        "a procedural world, for studying generator bias; not a model of real photographs.",
+        "",
+    ]
+    write_atomically(directory / "card.md", lambda p: p.write_text("\n".join(lines)))

@@ -1,0 +1,148 @@
+"""The DDPM trainer: it learns, resumes bit for bit, and saves a folder the registry loads.
+
+A tiny UNet at 16 px on a tiny world set built here; a few dozen steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from data.errors import CheckpointError, ConfigError
+from data.world.builder import WorldConfig, build_world
+from gallery.cli import main
+from generators.registry import load_generator
+from generators.training.ddpm import DiffusionTrainConfig, load_ddpm_config, train_ddpm
+
+STEPS, RESUME_AT = 30, 12
+TINY_UNET = {
+    "layers_per_block": 1,
+    "block_out_channels": [8, 16],
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
+    "norm_num_groups": 4,
+}
+
+
+def tiny_config(**overrides) -> DiffusionTrainConfig:
+    config = load_ddpm_config(image_size=16, steps=STEPS, batch_size=8, sample_every=15)
+    return replace(config, model=TINY_UNET, checkpoint_every=6, warmup_steps=5, lr=3e-3,
+                   ema_half_life_images=50, sample_inference_steps=4, **overrides)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ddpm-world") / "world"
+    return build_world(root, WorldConfig(n=32, composition={"sea": 0.5, "glacier": 0.5}, size=32, seed=4,
+                                         test_fraction=0), progress=False)
+
+
+def read_losses(run: Path) -> list[float]:
+    with (run / "losses.csv").open(newline="") as handle:
+        return [float(row["loss"]) for row in csv.DictReader(handle)]
+
+
+def test_ddpm_learns_resumes_exactly_and_loads_as_a_diffusion_generator(world, tmp_path):
+    config = tiny_config()
+    straight = train_ddpm(config, world, tmp_path / "straight", progress=False, threads=1)
+
+    # Learning: the noise-prediction error falls from ~1 (predicting nothing) well below it.
+    losses = read_losses(straight)
+    assert len(losses) == STEPS and all(np.isfinite(losses))
+    assert np.mean(losses[-8:]) < 0.6 * np.mean(losses[:4]), losses
+    first, last = (np.asarray(Image.open(straight / "samples" / f"step_{s:06d}.png"), dtype=np.int16)
+                   for s in (15, STEPS))
+    assert np.abs(last - first).mean() > 1.0  # the EMA model's samples moved
+
+    # Interrupted after RESUME_AT steps and resumed: the same run, bit for bit.
+    resumed = tmp_path / "resumed"
+    train_ddpm(replace(config, steps=RESUME_AT), world, resumed, progress=False, threads=1)
+    train_ddpm(config, world, resumed, progress=False, threads=1)
+    for name in ("checkpoint/state.safetensors", "unet/diffusion_pytorch_model.safetensors"):
+        expected, got = load_file(str(straight / name)), load_file(str(resumed / name))
+        assert expected.keys() == got.keys()
+        assert all(torch.equal(expected[k], got[k]) for k in expected), f"{name} differs after resuming"
+    assert read_losses(resumed) == losses
+
+    # The diffusers layout loads through the registry like a published DDPM.
+    generator = load_generator(f"diffusion:{straight}", num_inference_steps=4)
+    images = generator.generate(generator.latent_space.sample(3, torch.Generator().manual_seed(0)))
+    assert images.shape == (3, 3, 16, 16) and images.min() >= -1 and images.max() <= 1
+    record = json.loads((straight / "training.json").read_text())
+    assert record["data"]["class_counts"]["sea"] == 16 and record["data"]["class_counts"]["forest"] == 0
+    assert record["command"].startswith("artbias train ddpm --data")
+    assert record["config"]["seed"] == config.seed and "versions" in record
+    assert "DDPM" in (straight / "card.md").read_text()
+
+
+def test_finished_runs_are_kept_and_mismatched_resumes_refused(world, tmp_path):
+    config = tiny_config(steps=4)
+    out = train_ddpm(config, world, tmp_path / "run", progress=False, threads=1)
+    weights = out / "unet" / "diffusion_pytorch_model.safetensors"
+    before = weights.read_bytes()
+    assert train_ddpm(config, world, out, progress=False, threads=1) == out
+    with pytest.raises(ConfigError, match="different config.*lr"):
+        train_ddpm(replace(config, steps=6, lr=1e-4), world, out, progress=False, threads=1)
+    with pytest.raises(ConfigError, match="beyond --steps"):
+        train_ddpm(replace(config, steps=2), world, out, progress=False, threads=1)
+    assert weights.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"image_size": 24}, "power of two"),
+        ({"beta_schedule": "cubic"}, "beta_schedule"),
+        ({"steps": 0}, "steps must be an integer"),
+        ({"model": {"block_out_channels": [8, 16], "no_such_option": 1}}, "ddpm model config"),
+    ],
+)
+def test_bad_configs_are_refused_before_anything_is_written(world, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        train_ddpm(replace(tiny_config(), **overrides), world, tmp_path / "out", progress=False, threads=1)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_a_gan_run_folder_is_not_resumed_as_a_ddpm(world, tmp_path):
+    from generators.training import load_train_config, train_gan
+
+    gan = replace(load_train_config("dcgan", image_size=32, steps=2, batch_size=4),
+                  model={"nz": 8, "ngf": 8, "ndf": 8})
+    out = train_gan(gan, world, tmp_path / "gan", progress=False, threads=1)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        train_ddpm(tiny_config(steps=4), world, out, progress=False, threads=1)
+
+
+def test_command_line_trains_and_reports_bad_config_files_in_one_line(world, tmp_path, capsys):
+    config_file = tmp_path / "tiny.json"
+    config_file.write_text(json.dumps(tiny_config(steps=3).to_dict()))
+    out = tmp_path / "cli"
+    assert main(["train", "ddpm", "--data", str(world), "--out", str(out), "--config", str(config_file),
+                 "--threads", "1", "--quiet"]) == 0
+    assert (out / "unet" / "config.json").is_file() and (out / "scheduler" / "scheduler_config.json").is_file()
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["train", "ddpm", "--data", str(world), "--out", str(tmp_path / "x"),
+                 "--config", str(tmp_path / "broken.json"), "--quiet"]) == 2
+    assert "not readable JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["nonsense", "cuda"])
+def test_unknown_or_absent_devices_are_refused_for_both_trainers(world, tmp_path, device):
+    from generators.training import load_train_config, train_gan
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="device"):
+        train_ddpm(tiny_config(), world, tmp_path / "ddpm", progress=False, device=device)
+    with pytest.raises(ConfigError, match="device"):
+        train_gan(load_train_config("dcgan", image_size=32, steps=2), world, tmp_path / "gan", progress=False,
+                  device=device)
+    assert list(tmp_path.iterdir()) == []
