@@ -39,7 +39,8 @@ def test_every_zoo_generator_loads_and_generates(name):
     assert images.min() >= -1 and images.max() <= 1
     assert not torch.allclose(images[0], images[1])
     assert torch.equal(images, generator.generate(latents))
-    assert generator.has_realism and generator.realism(images).shape == (4,)
+    if generator.family != "diffusion":  # every trained GAN keeps its discriminator
+        assert generator.has_realism and generator.realism(images).shape == (4,)
     assert locate(next(e for e in ZOO if e.name == name)).place == "zoo"
 
 
