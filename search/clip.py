@@ -40,8 +40,11 @@ class ClipModel:
 def _from_open_clip(name: str, model_name: str, pretrained: str | None, device) -> ClipModel:
     import open_clip
 
+    from data.weights.resolve import hub_offline_when_offline
+
     try:
-        model = open_clip.create_model(model_name, pretrained=pretrained, device=device)
+        with hub_offline_when_offline():
+            model = open_clip.create_model(model_name, pretrained=pretrained, device=device)
     except (RuntimeError, FileNotFoundError, OSError) as error:
         message = str(error)
         if "download" in message.lower() or "not a known tag" in message or "not found" in message:

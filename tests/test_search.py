@@ -224,3 +224,24 @@ def test_knee_is_the_elbow_of_a_front():
     assert pareto.choose(similarity, realism, "similarity") == (0, True)
     assert pareto.choose(similarity, realism, "threshold", 0.92) == (3, True)
     assert pareto.choose(similarity, realism, "threshold", 2.0) == (4, False)
+
+
+def test_published_clip_tags_fail_at_once_offline(monkeypatch):
+    """Offline, open_clip's hub download is switched to huggingface_hub's offline mode (a cache
+    miss then fails at once, not after a minute of retries), and switched back afterwards."""
+    import huggingface_hub.constants as hub
+
+    from data.errors import WeightsNotFoundError
+    from data.weights.resolve import hub_offline_when_offline
+
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    with hub_offline_when_offline():
+        assert hub.is_offline_mode()
+    assert not hub.is_offline_mode()
+    monkeypatch.setenv("ARTBIAS_OFFLINE", "0")
+    with hub_offline_when_offline():
+        assert not hub.is_offline_mode()
+    monkeypatch.setenv("ARTBIAS_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match="ViT-B-32/openai"):
+        load_clip("ViT-B-32/openai")
+    assert hub.HF_HUB_OFFLINE is False

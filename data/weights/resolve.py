@@ -21,6 +21,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,23 @@ def model_cache_dir(entry: ModelEntry) -> Path:
 def offline() -> bool:
     """True when downloads are off (``ARTBIAS_OFFLINE`` set to 1/true/yes)."""
     return os.environ.get("ARTBIAS_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextmanager
+def hub_offline_when_offline() -> Iterator[None]:
+    """With downloads off, libraries that fetch through huggingface_hub (open_clip's published
+    tags) fail at once on a cache miss, instead of retrying the network for about a minute."""
+    if not offline():
+        yield
+        return
+    import huggingface_hub.constants as hub
+
+    previous = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = True  # what HF_HUB_OFFLINE=1 sets when the library is imported
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = previous
 
 
 def sha256_file(path: str | Path) -> str:
