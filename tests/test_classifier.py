@@ -159,11 +159,16 @@ def test_imagenet_weights_absent_offline_is_an_error_not_random_weights(world, t
     assert main(["train", "classifier", "--arch", "resnet50", "--data", str(world), "--out", str(out), "--quiet"]) == 2
 
 
-def test_resnet50_matches_torchvision_layout():
+@pytest.mark.parametrize("arch", ["resnet50", "resnet18"])
+def test_resnets_match_torchvision_layout_and_name_their_imagenet_weights(arch):
     import torchvision
 
-    ours = build_network(get_arch_config("resnet50"), 6).state_dict()
-    reference = torchvision.models.resnet50().state_dict()
+    from data.weights.catalog import get_entry
+
+    config = get_arch_config(arch)
+    assert get_entry(config.imagenet_weights).options["torchvision_builder"] == arch
+    ours = build_network(config, 6).state_dict()
+    reference = getattr(torchvision.models, arch)().state_dict()
     assert ours.keys() == reference.keys()
     mismatched = [k for k in ours if ours[k].shape != reference[k].shape]
     assert mismatched == ["fc.weight", "fc.bias"]  # only the new head differs
