@@ -52,3 +52,21 @@ def test_ga_beats_best_of_n_on_the_zoo(parts):
         scores[algorithm] = [run_search(generator, scorer, "a beautiful landscape", config, seed=s,
                                         progress=False).similarity for s in range(4)]
     assert np.mean(scores["ga"]) > np.mean(scores["random"])
+
+
+@pytest.mark.skipif(not (ZOO_DIR / "ddpm-world").is_dir(), reason="the starter zoo's ddpm-world is not shipped")
+def test_search_steers_the_diffusion_model_through_its_noise_basis(parts):
+    """The diffusion family goes through the same search: over 64 noise-basis weights (the
+    catalogue's default space), DDIM at eta = 0 making each image a function of them."""
+    from generators.registry import load_generator
+
+    _, scorer, classifier = parts
+    generator = load_generator("ddpm-world")
+    assert generator.latent_space.n_var == 64
+    config = SearchConfig(algorithm="ga", pop_size=16, generations=4)
+    chosen = torch.stack([run_search(generator, scorer, "a busy street", config, seed=s, progress=False).image
+                          for s in range(6)])
+    unguided = generator.generate(generator.latent_space.sample(48, torch.Generator().manual_seed(0)))
+    guided_share = (label(classifier, chosen) == "street").mean()
+    unguided_share = (label(classifier, unguided) == "street").mean()
+    assert guided_share >= 0.5 and guided_share >= unguided_share + 0.3, (guided_share, unguided_share)
