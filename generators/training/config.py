@@ -117,19 +117,23 @@ def default_config_path(arch: str) -> Path:
     return CONFIG_DIR / f"{arch}-world.json"
 
 
+def read_config_file(path: Path) -> dict:
+    """A training config file's JSON; a missing or unreadable file is a ConfigError."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"training config {path} does not exist") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"training config {path} is not readable JSON: {error}") from error
+
+
 def load_train_config(arch: str, path: str | Path | None = None, **overrides) -> TrainConfig:
     """The config of ``arch`` (its ``-world.json`` default or ``path``), with non-None overrides.
 
     A file naming another architecture than ``arch`` is an error.
     """
     path = Path(path) if path is not None else default_config_path(arch)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise ConfigError(f"training config {path} does not exist") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"training config {path} is not readable JSON: {error}") from error
-    config = TrainConfig.from_dict(raw, source=str(path))
+    config = TrainConfig.from_dict(read_config_file(path), source=str(path))
     if config.arch != arch:
         raise ConfigError(f"training config {path} is for {config.arch!r}, not {arch!r}")
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -14,7 +14,6 @@ Runs live in ``OUT.partial/`` and resume from their checkpoint like the GAN runs
 from __future__ import annotations
 
 import copy
-import json
 import math
 import shlex
 import sys
@@ -33,7 +32,7 @@ from generators.training.checkpoint import (
     read_state,
     save_checkpoint,
 )
-from generators.training.config import CONFIG_DIR
+from generators.training.config import CONFIG_DIR, read_config_file
 from generators.training.data import load_training_images, parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
@@ -129,13 +128,7 @@ class DiffusionTrainConfig:
 def load_ddpm_config(path: str | Path | None = None, **overrides) -> DiffusionTrainConfig:
     """``configs/ddpm-world.json`` (or ``path``) with the non-None ``overrides`` applied."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise ConfigError(f"training config {path} does not exist") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"training config {path} is not readable JSON: {error}") from error
-    config = DiffusionTrainConfig.from_dict(raw, source=str(path))
+    config = DiffusionTrainConfig.from_dict(read_config_file(path), source=str(path))
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
