@@ -33,14 +33,18 @@ def label(classifier, images) -> np.ndarray:
         return np.array(classifier.classes)[predict(classifier, images).argmax(1).numpy()]
 
 
+def shares(generator, scorer, classifier, prompt: str, target: str, n_unguided: int) -> tuple[float, float]:
+    """The share of ``target`` among 6 searched images (GA, 16 x 4) and among unguided samples."""
+    config = SearchConfig(algorithm="ga", pop_size=16, generations=4)
+    chosen = torch.stack([run_search(generator, scorer, prompt, config, seed=s, progress=False).image
+                          for s in range(6)])
+    unguided = generator.generate(generator.latent_space.sample(n_unguided, torch.Generator().manual_seed(0)))
+    return (label(classifier, chosen) == target).mean(), (label(classifier, unguided) == target).mean()
+
+
 def test_a_prompt_naming_a_class_steers_toward_it(parts):
     generator, scorer, classifier = parts
-    config = SearchConfig(algorithm="ga", pop_size=16, generations=4)
-    chosen = torch.stack([run_search(generator, scorer, "a snowy glacier", config, seed=s, progress=False).image
-                          for s in range(6)])
-    unguided = generator.generate(generator.latent_space.sample(96, torch.Generator().manual_seed(0)))
-    guided_share = (label(classifier, chosen) == "glacier").mean()
-    unguided_share = (label(classifier, unguided) == "glacier").mean()
+    guided_share, unguided_share = shares(generator, scorer, classifier, "a snowy glacier", "glacier", 96)
     assert guided_share >= 0.5 and guided_share >= unguided_share + 0.3, (guided_share, unguided_share)
 
 
@@ -63,10 +67,5 @@ def test_search_steers_the_diffusion_model_through_its_noise_basis(parts):
     _, scorer, classifier = parts
     generator = load_generator("ddpm-world")
     assert generator.latent_space.n_var == 64
-    config = SearchConfig(algorithm="ga", pop_size=16, generations=4)
-    chosen = torch.stack([run_search(generator, scorer, "a busy street", config, seed=s, progress=False).image
-                          for s in range(6)])
-    unguided = generator.generate(generator.latent_space.sample(48, torch.Generator().manual_seed(0)))
-    guided_share = (label(classifier, chosen) == "street").mean()
-    unguided_share = (label(classifier, unguided) == "street").mean()
+    guided_share, unguided_share = shares(generator, scorer, classifier, "a busy street", "street", 48)
     assert guided_share >= 0.5 and guided_share >= unguided_share + 0.3, (guided_share, unguided_share)

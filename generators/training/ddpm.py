@@ -36,7 +36,7 @@ from generators.training.config import CONFIG_DIR, read_config_file
 from generators.training.data import load_training_images, parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
-from generators.training.runs import check_device, prepare_run_dir
+from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
 
 DEFAULT_CONFIG = CONFIG_DIR / "ddpm-world.json"
 RESUMABLE_KEYS = ("steps", "sample_every", "checkpoint_every")
@@ -179,19 +179,13 @@ def train_ddpm(
     classes = parse_classes(classes)
     build_unet(config)  # a bad model config fails before any data is read
     device = check_device(device)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _train(config, data, out, run_dir, classes, progress, device, config_path)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(config, data, out, run_dir, classes, progress, device, config_path) -> Path:
     images = load_training_images(data, config.image_size, classes)
-    data_record = {"path": str(images.root), "n_images": len(images),
-                   "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
+    data_record = describe_data(images, classes)
     checkpoint = prepare_run_dir(out, run_dir, config, data_record)
     if checkpoint == "finished":
         if progress:

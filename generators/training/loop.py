@@ -45,7 +45,7 @@ from generators.training.losses import (
 )
 from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
 from generators.training.recipes import make_recipe
-from generators.training.runs import check_device, prepare_run_dir
+from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
 
 # Separate random streams, all derived from the run's seed: batches and latents (saved with
 # the checkpoint), the fixed latents of the sample grids, and the post-training statistics.
@@ -85,24 +85,14 @@ def train_gan(
     classes = parse_classes(classes)
     make_recipe(config, list(range(len(CLASSES))))  # a bad architecture fails before any work
     device = check_device(device)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _train(config, data, out, run_dir, classes, progress, config_path, device)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(config, data, out, run_dir, classes, progress, config_path, device) -> Path:
     # -- the data, decoded once -----------------------------------------------------------
     images = load_training_images(data, config.image_size, classes)
-    data_record = {
-        "path": str(images.root),
-        "n_images": len(images),
-        "classes": list(classes) if classes else None,
-        "class_counts": images.class_counts(),
-    }
+    data_record = describe_data(images, classes)
 
     # -- where the run stands ---------------------------------------------------------------
     checkpoint = prepare_run_dir(out, run_dir, config, data_record)

@@ -7,6 +7,8 @@ Shared by the GAN loop and the diffusion trainer. While it trains, a run lives i
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -70,3 +72,21 @@ def check_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device} asked for, but torch sees no CUDA device")
     return device
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to ``threads`` (None: unchanged) for the block, then restored."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def describe_data(images, classes) -> dict:
+    """What a run records of its training data (and checks again when it resumes)."""
+    return {"path": str(images.root), "n_images": len(images),
+            "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
