@@ -53,14 +53,17 @@ class _SpectralNormed(nn.Module):
 
     def normalized_weight(self) -> torch.Tensor:
         """``weight_orig / sigma`` with sigma estimated from the stored singular vectors."""
-        u, v = self.weight_u, self.weight_v
-        if self.training:
-            self._power_iteration()
-            # Clones: the buffers change in place on the next forward, autograd needs these.
-            u, v = u.clone(), v.clone()
-        matrix = self.weight_orig.reshape(self.weight_orig.shape[0], -1)
-        sigma = torch.dot(u, matrix @ v)
-        return self.weight_orig / sigma
+        # Always in float32, also under mixed-precision autocast: the power iteration and
+        # sigma are tiny, and in bfloat16 sigma would carry a ~1% error into every weight.
+        with torch.autocast(self.weight_orig.device.type, enabled=False):
+            u, v = self.weight_u, self.weight_v
+            if self.training:
+                self._power_iteration()
+                # Clones: the buffers change in place on the next forward, autograd needs these.
+                u, v = u.clone(), v.clone()
+            matrix = self.weight_orig.reshape(self.weight_orig.shape[0], -1)
+            sigma = torch.dot(u, matrix @ v)
+            return self.weight_orig / sigma
 
 
 class SNLinear(_SpectralNormed):

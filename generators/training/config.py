@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from data.errors import ConfigError
+from generators.training.precision import check_precision
 
 ARCHITECTURES = ("dcgan", "stylegan2", "biggan")
 LOSSES = ("logistic", "hinge")
@@ -32,6 +33,8 @@ class TrainConfig:
     ema_half_life_images / ema_rampup: an exponential moving average of the generator
         (``G_ema``) whose weights halve their memory every that many images; with a ramp-up
         the half-life is at most ``ema_rampup`` x images seen so far (None: no EMA).
+    precision / channels_last: "float32" or "bfloat16" (mixed precision under autocast) and
+        the NHWC memory layout (``precision.py``); both change the numbers, not the recipe.
     """
 
     arch: str
@@ -50,6 +53,8 @@ class TrainConfig:
     r1_every: int = 16
     ema_half_life_images: float | None = None
     ema_rampup: float | None = None
+    precision: str = "float32"
+    channels_last: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -80,6 +85,7 @@ class TrainConfig:
             raise ConfigError(f"ema_rampup must be positive or null, got {self.ema_rampup}")
         if not isinstance(self.model, dict):
             raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
+        check_precision(self.precision, self.channels_last)
 
     @property
     def uses_ema(self) -> bool:

@@ -36,6 +36,12 @@ from generators.training.config import CONFIG_DIR, read_config_file
 from generators.training.data import load_training_images, parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
+from generators.training.precision import (
+    autocast,
+    check_precision,
+    describe_precision,
+    set_memory_format,
+)
 from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
 
 DEFAULT_CONFIG = CONFIG_DIR / "ddpm-world.json"
@@ -60,6 +66,7 @@ class DiffusionTrainConfig:
     lr / warmup_steps / grad_clip: Adam, linearly warmed up, gradients clipped by norm.
     ema_half_life_images: the saved weights are this moving average of the trained ones.
     sample_inference_steps: DDIM steps of the sample grids drawn during training.
+    precision / channels_last: as for the GANs (``precision.py``).
     """
 
     arch: str = "ddpm"
@@ -78,6 +85,8 @@ class DiffusionTrainConfig:
     ema_half_life_images: float = 10_000.0
     ema_rampup: float | None = 0.1
     sample_inference_steps: int = 20
+    precision: str = "float32"
+    channels_last: bool = False
 
     def __post_init__(self):
         if self.arch != "ddpm":
@@ -104,6 +113,7 @@ class DiffusionTrainConfig:
             raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
         if self.sample_inference_steps > self.num_train_timesteps:
             raise ConfigError("sample_inference_steps cannot exceed num_train_timesteps")
+        check_precision(self.precision, self.channels_last)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -195,8 +205,10 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)  # batches, timesteps, noise
     unet = build_unet(config).to(device).train()
+    set_memory_format({"unet": unet}, config.channels_last)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     networks = {"unet": unet, "unet_ema": ema}
+    mixed = autocast(config.precision, device)
     optimizers = {"unet": torch.optim.Adam(unet.parameters(), lr=config.lr)}
     scheduler = build_scheduler(config)
     state = TrainingState(step=0, images_seen=0, config=config, data=data_record, wall_time_s=0.0)
@@ -224,7 +236,9 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
             reals, t, noise = reals.to(device), t.to(device), noise.to(device)
             a = alphas[t].view(-1, 1, 1, 1)
             noisy = a.sqrt() * reals + (1 - a).sqrt() * noise  # the scheduler's add_noise
-            loss = F.mse_loss(unet(noisy, t).sample, noise)
+            with mixed:
+                prediction = unet(noisy, t).sample
+            loss = F.mse_loss(prediction.float(), noise)
             lr = config.lr * min(1.0, step / max(config.warmup_steps, 1))
             for group in optimizers["unet"].param_groups:
                 group["lr"] = lr
@@ -261,6 +275,7 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
     steps_run, loop_s = config.steps - first_step, time.perf_counter() - loop_started
 
     # The diffusers layout: the EMA UNet and the training scheduler's config.
+    set_memory_format(networks, False)  # safetensors stores NCHW
     ema.to("cpu").save_pretrained(run_dir / "unet", safe_serialization=True)
     scheduler.save_pretrained(run_dir / "scheduler")
     from data.provenance import versions
@@ -312,7 +327,7 @@ def _write_card(directory: Path, record: dict) -> None:
         f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}",
         f"- **Training**: {record['steps']} steps of batch {config['batch_size']}, seed {config['seed']}, "
         f"{config['num_train_timesteps']} timesteps ({config['beta_schedule']}), Adam lr {config['lr']}, "
-        f"EMA half-life {config['ema_half_life_images']:,.0f} images",
+        f"EMA half-life {config['ema_half_life_images']:,.0f} images, {describe_precision(config)}",
         f"- **Final loss** (mean of the last 100 steps): {record['final_losses'].get('loss', float('nan')):.4f}",
         f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} threads ({record['device']})",
         f"- **Reproduce**: `{record['command']}`",

@@ -44,6 +44,7 @@ from generators.training.losses import (
     update_ema,
 )
 from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
+from generators.training.precision import autocast, set_memory_format
 from generators.training.recipes import make_recipe
 from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
 
@@ -105,6 +106,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)
     recipe = make_recipe(config, images.present_classes())
     networks = {name: net.to(device) for name, net in recipe.build().items()}
+    set_memory_format(networks, config.channels_last)
     G, D = networks["G"], networks["D"]
     if config.uses_ema:
         networks["G_ema"] = copy.deepcopy(G).eval().requires_grad_(False)
@@ -135,6 +137,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     from tqdm import tqdm
 
     batch = config.batch_size
+    mixed = autocast(config.precision, device)  # forward passes only; losses in float32
     first_step = state.step
     started = loop_started = time.perf_counter()
     bar = tqdm(total=config.steps, initial=state.step, desc=f"train {config.arch}", unit="step",
@@ -145,14 +148,16 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
             reals, real_labels = (t.to(device) for t in images.batch(batch, rng))
             z = torch.randn(batch, recipe.z_dim, generator=rng).to(device)
             fake_labels = torch.multinomial(composition, batch, True, generator=rng).to(device) if recipe.conditional else None
-            fakes = recipe.generate(G, z, fake_labels)
+            with mixed:
+                fakes = recipe.generate(G, z, fake_labels)
 
             # Discriminator: reals up, fakes down; every r1_every steps also R1 on the reals.
             D.requires_grad_(True)
             regularise = config.r1_gamma > 0 and step % config.r1_every == 0
             reals.requires_grad_(regularise)
-            real_logits = recipe.discriminate(D, reals, real_labels)
-            fake_logits = recipe.discriminate(D, fakes.detach(), fake_labels)
+            with mixed:
+                real_logits = recipe.discriminate(D, reals, real_labels).float()
+                fake_logits = recipe.discriminate(D, fakes.detach(), fake_labels).float()
             d_loss = discriminator_loss(config.loss, real_logits, fake_logits)
             d_total = d_loss
             r1 = None
@@ -165,7 +170,9 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
 
             # Generator: the same fakes, judged by the updated discriminator.
             D.requires_grad_(False)
-            g_loss = generator_loss(config.loss, recipe.discriminate(D, fakes, fake_labels))
+            with mixed:
+                g_logits = recipe.discriminate(D, fakes, fake_labels).float()
+            g_loss = generator_loss(config.loss, g_logits)
             optimizers["G"].zero_grad(set_to_none=True)
             g_loss.backward()
             optimizers["G"].step()
@@ -209,6 +216,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     steps_run, loop_s = config.steps - first_step, time.perf_counter() - loop_started
 
     # -- finish, save in the family's format, swap into place --------------------------------
+    set_memory_format(networks, False)  # safetensors stores NCHW
     recipe.finish(networks, composition, torch.Generator().manual_seed(config.seed + FINISH_STREAM))
     recipe.save(networks, run_dir)
     saved = recipe.final_generator(networks)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from data.files import write_atomically
+from generators.training.precision import describe_precision
 
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "real_logit", "fake_logit", "r1")
 
@@ -97,7 +98,8 @@ def write_card(directory: Path, record: dict) -> None:
         f"- **Training**: {record['steps']} steps of batch {record['config']['batch_size']}, "
         f"seed {record['config']['seed']}, {record['config']['loss']} loss"
         + (f", R1 gamma {record['config']['r1_gamma']}" if record["config"]["r1_gamma"] else "")
-        + (", EMA generator" if record["config"]["ema_half_life_images"] else ""),
+        + (", EMA generator" if record["config"]["ema_half_life_images"] else "")
+        + f", {describe_precision(record['config'])}",
         f"- **Final losses** (mean of the last 100 steps): {losses}",
         f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} threads",
         f"- **Reproduce**: `{record['command']}`",
