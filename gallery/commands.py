@@ -45,12 +45,16 @@ def register(commands) -> None:
     unguided.add_argument("--seed", type=int, default=0)
     unguided.add_argument("--format", choices=("table", "json"), default="table")
     unguided.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
+    unguided.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                          help="generator loader option, e.g. num_inference_steps=50 (repeatable)")
 
 
 def _eval_generator(args: argparse.Namespace) -> int:
     from gallery.unguided import unguided_composition
+    from generators.registry import parse_loader_options
 
-    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device)
+    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device,
+                                 options=parse_loader_options(args.option))
     if args.format == "json":
         print(json.dumps(found.to_dict(), indent=2))
         return 0

@@ -24,6 +24,7 @@ class UnguidedComposition:
     n: int
     seed: int
     training: list[float] | None  # the training composition, when the generator records it
+    options: dict | None = None  # loader options given over the catalogue defaults
 
     @property
     def proportions(self) -> list[float]:
@@ -41,21 +42,23 @@ class UnguidedComposition:
             "generator": self.generator, "labeller": self.labeller, "n": self.n, "seed": self.seed,
             "classes": self.classes, "counts": self.counts, "proportions": self.proportions,
             "training_composition": self.training, "total_variation": self.total_variation,
+            "options": self.options or {},
         }
 
 
 def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-world", *, n: int = 1000,
                          seed: int = 0, batch_size: int = 100, progress: bool = True,
-                         device: str = "cpu") -> UnguidedComposition:
+                         device: str = "cpu", options: dict | None = None) -> UnguidedComposition:
     """Label ``n`` samples drawn from the generator's latent prior (seeded); the generator
-    runs on ``device``, the labeller on the CPU."""
+    runs on ``device`` with loader ``options`` over its catalogue defaults, the labeller on
+    the CPU."""
     from classifier.prediction import load_model, predict
     from gallery.bias import training_composition
     from generators.registry import load_generator
 
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
-    generator = load_generator(generator_spec, device=device)
+    generator = load_generator(generator_spec, device=device, **(options or {}))
     labeller = load_model(labeller_spec)
     latents = generator.latent_space.sample(n, torch.Generator().manual_seed(seed))
     counts = np.zeros(len(labeller.classes), dtype=int)
@@ -66,5 +69,5 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     training = training_composition(generator_spec, labeller.classes)
     return UnguidedComposition(
         generator=generator_spec, labeller=labeller_spec, classes=list(labeller.classes), counts=counts.tolist(),
-        n=n, seed=seed, training=training[1] if training else None,
+        n=n, seed=seed, training=training[1] if training else None, options=options,
     )

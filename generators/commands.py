@@ -94,23 +94,6 @@ def _train_ddpm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_options(pairs: list[str]) -> dict:
-    import json
-
-    from data.errors import ConfigError
-
-    options = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise ConfigError(f"--option needs KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value  # a bare word such as space=basis
-    return options
-
-
 def _generate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -123,11 +106,11 @@ def _generate(args: argparse.Namespace) -> int:
     from data.errors import ConfigError
     from data.files import write_atomically
     from data.provenance import versions
-    from generators.registry import load_generator
+    from generators.registry import load_generator, parse_loader_options
 
     if args.n <= 0:
         raise ConfigError(f"--n must be positive, got {args.n}")
-    generator = load_generator(args.generator, device=args.device, **_parse_options(args.option))
+    generator = load_generator(args.generator, device=args.device, **parse_loader_options(args.option))
     latents = generator.latent_space.sample(args.n, torch.Generator().manual_seed(args.seed))
     images = generator.generate(latents, batch_size=args.batch_size).float().cpu()
     pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

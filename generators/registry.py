@@ -60,3 +60,20 @@ def load_generator(spec: str, *, device: torch.device | str = "cpu", dtype: torc
 def list_generators() -> list[str]:
     """Catalogue names of every generator (present on this machine or not)."""
     return [entry.name for entry in list_models("generator")]
+
+
+def parse_loader_options(pairs: list[str]) -> dict:
+    """``["space=basis", "num_inference_steps=50"]`` (command-line ``--option``) as loader
+    options: values read as JSON where they parse, else kept as strings."""
+    import json
+
+    options = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise ConfigError(f"--option needs KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value  # a bare word such as space=basis
+    return options

@@ -43,3 +43,16 @@ def test_command_prints_json(tiny_dcgan, tiny_clip_dir, capsys):
 def test_bad_sample_count_is_refused(tiny_dcgan, tiny_clip_dir):
     with pytest.raises(ConfigError):
         unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=0)
+
+
+def test_loader_options_reach_the_generator_and_the_record(tiny_dcgan, tiny_clip_dir, capsys):
+    # The DCGAN family takes no options: an option must reach its loader (and be refused
+    # there by name), not be dropped on the way.
+    code = main(["eval", "generator", "--generator", f"dcgan:{tiny_dcgan}", "--labeller", f"clip:{tiny_clip_dir}",
+                 "--n", "4", "--option", "num_inference_steps=50"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "num_inference_steps" in err[0]
+    assert main(["eval", "generator", "--generator", f"dcgan:{tiny_dcgan}", "--option", "steps50"]) == 2
+    assert "--option needs KEY=VALUE" in capsys.readouterr().err
+    found = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=4, progress=False)
+    assert found.to_dict()["options"] == {}

@@ -1,0 +1,76 @@
+"""Training speed of the zoo recipes per numeric precision and memory layout.
+
+    python -m bench.training [--steps 20] [--threads 1] [--arch dcgan ...] [--device cpu]
+
+Each zoo config (``generators/training/configs``) trains through the real trainer on a small
+freshly rendered world, once per variant: float32 NCHW, bfloat16 NCHW, bfloat16 channels-last.
+A run does ``--steps`` steps, then is extended by resuming to twice that: the figure is the
+resumed session's steps per second, so one-off warm-up (oneDNN kernel selection, first
+allocations) is left out while grids and a checkpoint, as in a real run, stay in. Printed as
+ms/step and as the speed-up over float32 of the same architecture, all measured in one run.
+One thread per run by default, like the retraining lanes of ``data/zoo/retrain.sh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+VARIANTS = (("float32", False), ("bfloat16", False), ("bfloat16", True))
+ARCHS = ("dcgan", "stylegan2", "biggan", "ddpm")
+
+
+def load_config(arch: str, steps: int):
+    if arch == "ddpm":
+        from generators.training.ddpm import load_ddpm_config
+
+        config = load_ddpm_config()
+    else:
+        from generators.training.config import load_train_config
+
+        config = load_train_config(arch)
+    return replace(config, steps=steps, sample_every=steps, checkpoint_every=steps)
+
+
+def train(arch: str, config, data: Path, out: Path, threads: int, device: str) -> dict:
+    if arch == "ddpm":
+        from generators.training.ddpm import train_ddpm as trainer
+    else:
+        from generators.training.loop import train_gan as trainer
+    trainer(config, data, out, progress=False, threads=threads, device=device)
+    return json.loads((out / "training.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="steps before, and again after, the resume")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arch", nargs="+", choices=ARCHS, default=list(ARCHS))
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    from data.world.builder import WorldConfig, build_world
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        world = build_world(scratch / "world", WorldConfig(n=256, size=64, seed=7, test_fraction=0), progress=False)
+        print(f"{'arch':<10} {'variant':<28} {'ms/step':>9} {'speed-up':>9}")
+        for arch in args.arch:
+            baseline = None
+            for precision, channels_last in VARIANTS:
+                config = replace(load_config(arch, args.steps), precision=precision, channels_last=channels_last)
+                out = scratch / f"{arch}-{precision}-{channels_last}"
+                train(arch, config, world, out, args.threads, args.device)
+                record = train(arch, replace(config, steps=2 * args.steps), world, out, args.threads, args.device)
+                ms = 1000 / record["steps_per_s"]
+                baseline = baseline or ms
+                variant = precision + (", channels-last" if channels_last else "")
+                print(f"{arch:<10} {variant:<28} {ms:>9.0f} {baseline / ms:>8.2f}x", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
