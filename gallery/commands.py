@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from data.errors import ConfigError
+
 DEMO_CONFIG = Path(__file__).resolve().parent / "campaigns" / "demo.toml"
 DEMO_GALLERY = "gallery-demo"
 DEFAULT_PORT = 8501
@@ -47,14 +49,20 @@ def register(commands) -> None:
     unguided.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
     unguided.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                           help="generator loader option, e.g. num_inference_steps=50 (repeatable)")
+    unguided.add_argument("--card", default=None, metavar="CARD_MD",
+                          help="also write the result into this model card (its measured section)")
 
 
 def _eval_generator(args: argparse.Namespace) -> int:
-    from gallery.unguided import unguided_composition
+    from gallery.unguided import unguided_composition, write_card_section
     from generators.registry import parse_loader_options
 
+    if args.card is not None and not Path(args.card).is_file():  # before, not after, the sampling
+        raise ConfigError(f"model card {args.card} does not exist")
     found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device,
                                  options=parse_loader_options(args.option))
+    if args.card is not None:
+        write_card_section(found, args.card)
     if args.format == "json":
         print(json.dumps(found.to_dict(), indent=2))
         return 0

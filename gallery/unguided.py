@@ -7,12 +7,16 @@ world (and the baseline every prompt's effect is measured against).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from data.errors import ConfigError
+from data.files import write_atomically
+
+CARD_SECTION = "## Unguided samples (measured)"
 
 
 @dataclass
@@ -71,3 +75,32 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
         generator=generator_spec, labeller=labeller_spec, classes=list(labeller.classes), counts=counts.tolist(),
         n=n, seed=seed, training=training[1] if training else None, options=options,
     )
+
+
+def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
+    """Put ``found`` into a model card as its measured section, replacing an earlier one
+    (the rest of the card stays as it was); the card is rewritten atomically."""
+    card = Path(card)
+    if not card.is_file():
+        raise ConfigError(f"model card {card} does not exist")
+    text = card.read_text()
+    before, marker, after = text.partition(CARD_SECTION)
+    rest = after[after.find("\n## ") + 1:] if marker and "\n## " in after else ""
+    options = "".join(f" --option {k}={v}" for k, v in (found.options or {}).items())
+    lines = [
+        CARD_SECTION,
+        f"{found.n:,} samples from the latent prior (seed {found.seed}), labelled by `{found.labeller}`",
+        f"(`artbias eval generator --generator {found.generator}{options}`), next to the training composition:",
+        "",
+        "| class | samples | training |",
+        "|---|---|---|",
+    ]
+    for i, name in enumerate(found.classes):
+        training = f"{found.training[i]:.3f}" if found.training else "?"
+        lines.append(f"| {name} | {found.proportions[i]:.3f} | {training} |")
+    if found.total_variation is not None:
+        lines += ["", f"Total variation distance: **{found.total_variation:.3f}**."]
+    section = "\n".join(lines) + "\n"
+    document = before.rstrip() + "\n\n" + section + ("\n" + rest if rest else "")
+    write_atomically(card, lambda path: path.write_text(document))
+    return card

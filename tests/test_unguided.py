@@ -56,3 +56,19 @@ def test_loader_options_reach_the_generator_and_the_record(tiny_dcgan, tiny_clip
     assert "--option needs KEY=VALUE" in capsys.readouterr().err
     found = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=4, progress=False)
     assert found.to_dict()["options"] == {}
+
+
+def test_the_result_goes_into_the_model_card_once(tiny_dcgan, tiny_clip_dir, capsys):
+    card = tiny_dcgan / "card.md"
+    card.write_text("# tiny\n\n- **Training**: 3 steps\n\n## Retrain\nrun it again\n")
+    args = ["eval", "generator", "--generator", f"dcgan:{tiny_dcgan}", "--labeller", f"clip:{tiny_clip_dir}",
+            "--n", "10", "--card", str(card)]
+    assert main(args) == 0 and main([*args[:-3], "20", "--card", str(card)]) == 0
+    text = card.read_text()
+    assert text.count("## Unguided samples (measured)") == 1  # replaced, not appended twice
+    assert text.startswith("# tiny\n\n- **Training**: 3 steps\n\n## Retrain\nrun it again\n")  # kept as it was
+    assert "20 samples from the latent prior" in text and "| mountain |" in text and "| 0.750 |" in text
+    assert "Total variation distance: **" in text
+    capsys.readouterr()
+    assert main([*args[:-1], str(tiny_dcgan / "missing.md")]) == 2
+    assert "missing.md does not exist" in capsys.readouterr().err

@@ -18,10 +18,17 @@ replace() {  # replace NAME: move a freshly trained model into the zoo (without 
   rm -rf "data/zoo/$1" && mv "$work/$1" "data/zoo/$1"
 }
 
+measure() {  # measure NAME: 1,000 unguided samples labelled by classifier-world, into the card
+  # (an empty cache, so the catalogue names resolve to the zoo, catalogue options included)
+  [ -n "${ZOO_LANE:-}" ] && return 0  # in the whole-zoo run: after both lanes, with the new classifier
+  ARTBIAS_CACHE="$work/empty-cache" artbias eval generator --generator "$1" --n 1000 --card "data/zoo/$1/card.md"
+}
+
 gan() {  # gan NAME ARCH WORLD STEPS: train one GAN, one single-threaded process (fastest on 2 cores)
   rm -rf "$work/$1" "$work/$1.partial"
   artbias train gan --arch "$2" --data "$work/$3" --out "$work/$1" --steps "$4" --threads 1 --quiet
   replace "$1"
+  measure "$1"
 }
 
 clip-world() {
@@ -62,6 +69,7 @@ ddpm-world() {  # a small diffusers UNet (DDPM) on the same balanced world as bi
   rm -rf "$work/ddpm-world" "$work/ddpm-world.partial"
   artbias train ddpm --data "$work/world-biggan" --out "$work/ddpm-world" --steps 4000 --threads 1 --quiet
   replace ddpm-world
+  measure ddpm-world
 }
 
 all=(clip-world classifier-world dcgan-world stylegan2-world biggan-world ddpm-world)
@@ -70,12 +78,14 @@ if [ $# -eq 0 ]; then
   # one core (bfloat16 mixed precision, see each card): ddpm + biggan in one lane, dcgan +
   # stylegan2 + clip + classifier in the other.
   biggan-world-data  # shared by both lanes: built once, before they start
-  bash "$0" ddpm-world biggan-world > "$work/lane-a.log" 2>&1 & lane_a=$!
-  bash "$0" dcgan-world stylegan2-world clip-world classifier-world > "$work/lane-b.log" 2>&1 & lane_b=$!
+  ZOO_LANE=a bash "$0" ddpm-world biggan-world > "$work/lane-a.log" 2>&1 & lane_a=$!
+  ZOO_LANE=b bash "$0" dcgan-world stylegan2-world clip-world classifier-world > "$work/lane-b.log" 2>&1 & lane_b=$!
   status=0
   wait "$lane_a" || status=1
   wait "$lane_b" || status=1
-  exit "$status"
+  [ "$status" -eq 0 ] || exit "$status"
+  for name in dcgan-world stylegan2-world biggan-world ddpm-world; do measure "$name"; done
+  exit 0
 fi
 for name in "$@"; do
   if ! declare -F "$name" >/dev/null; then
