@@ -3,11 +3,12 @@
     python -m bench.training [--steps 20] [--threads 1] [--arch dcgan ...] [--device cpu]
 
 Each zoo config (``generators/training/configs``) trains through the real trainer on a small
-freshly rendered world, once per variant: float32 NCHW, bfloat16 NCHW, bfloat16 channels-last.
-A run does ``--steps`` steps, then is extended by resuming to twice that: the figure is the
-resumed session's steps per second, so one-off warm-up (oneDNN kernel selection, first
-allocations) is left out while grids and a checkpoint, as in a real run, stay in. Printed as
-ms/step and as the speed-up over float32 of the same architecture, all measured in one run.
+freshly rendered world, once per variant: float32 and bfloat16, each NCHW and channels-last.
+A run does ``--steps`` steps (warm-up: oneDNN kernel selection, first allocations), then is
+resumed to 2x and to 4x that; every session ends with a sample grid and a checkpoint, so the
+difference of the last two sessions' times is the cost of ``--steps`` plain training steps.
+Printed as ms/step and as the speed-up over float32 of the same architecture, all measured
+in one run.
 One thread per run by default, like the retraining lanes of ``data/zoo/retrain.sh``.
 """
 
@@ -19,7 +20,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-VARIANTS = (("float32", False), ("bfloat16", False), ("bfloat16", True))
+VARIANTS = (("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True))
 ARCHS = ("dcgan", "stylegan2", "biggan", "ddpm")
 
 
@@ -32,7 +33,8 @@ def load_config(arch: str, steps: int):
         from generators.training.config import load_train_config
 
         config = load_train_config(arch)
-    return replace(config, steps=steps, sample_every=steps, checkpoint_every=steps)
+    # Grids and checkpoints only at the end of each session (the loops always add one there).
+    return replace(config, steps=steps, sample_every=10**9, checkpoint_every=10**9)
 
 
 def train(arch: str, config, data: Path, out: Path, threads: int, device: str) -> dict:
@@ -64,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                 config = replace(load_config(arch, args.steps), precision=precision, channels_last=channels_last)
                 out = scratch / f"{arch}-{precision}-{channels_last}"
                 train(arch, config, world, out, args.threads, args.device)
-                record = train(arch, replace(config, steps=2 * args.steps), world, out, args.threads, args.device)
-                ms = 1000 / record["steps_per_s"]
+                seconds = []
+                for factor in (2, 4):
+                    record = train(arch, replace(config, steps=factor * args.steps), world, out, args.threads,
+                                   args.device)
+                    seconds.append(factor // 2 * args.steps / record["steps_per_s"])
+                ms = 1000 * (seconds[1] - seconds[0]) / args.steps
                 baseline = baseline or ms
                 variant = precision + (", channels-last" if channels_last else "")
                 print(f"{arch:<10} {variant:<28} {ms:>9.0f} {baseline / ms:>8.2f}x", flush=True)

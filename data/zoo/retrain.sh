@@ -74,9 +74,10 @@ ddpm-world() {  # a small diffusers UNet (DDPM) on the same balanced world as bi
 
 all=(clip-world classifier-world dcgan-world stylegan2-world biggan-world ddpm-world)
 if [ $# -eq 0 ]; then
-  # The whole zoo: two single-threaded lanes, one per core, balanced by per-model times on
-  # one core (bfloat16 mixed precision, see each card): ddpm + biggan in one lane, dcgan +
-  # stylegan2 + clip + classifier in the other.
+  # The whole zoo: two single-threaded lanes, one per core, balanced by the per-model times
+  # measured on one core while the other lane ran (see each card): ddpm 70 + biggan 11 min in
+  # one lane; dcgan 41 + stylegan2 22 + clip 5 + classifier 4 in the other; then each
+  # generator's unguided class mix goes into its card (about 3 min).
   biggan-world-data  # shared by both lanes: built once, before they start
   ZOO_LANE=a bash "$0" ddpm-world biggan-world > "$work/lane-a.log" 2>&1 & lane_a=$!
   ZOO_LANE=b bash "$0" dcgan-world stylegan2-world clip-world classifier-world > "$work/lane-b.log" 2>&1 & lane_b=$!
