@@ -33,7 +33,7 @@ from generators.training.checkpoint import (
     save_checkpoint,
 )
 from generators.training.config import CONFIG_DIR, read_config_file
-from generators.training.data import load_training_images, parse_classes
+from generators.training.data import parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
 from generators.training.precision import (
@@ -42,7 +42,7 @@ from generators.training.precision import (
     describe_precision,
     set_memory_format,
 )
-from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
+from generators.training.runs import check_device, open_run, torch_threads
 
 DEFAULT_CONFIG = CONFIG_DIR / "ddpm-world.json"
 RESUMABLE_KEYS = ("steps", "sample_every", "checkpoint_every")
@@ -194,9 +194,7 @@ def train_ddpm(
 
 
 def _train(config, data, out, run_dir, classes, progress, device, config_path) -> Path:
-    images = load_training_images(data, config.image_size, classes)
-    data_record = describe_data(images, classes)
-    checkpoint = prepare_run_dir(out, run_dir, config, data_record)
+    images, data_record, checkpoint = open_run(config, data, out, run_dir, classes)
     if checkpoint == "finished":
         if progress:
             print(f"{out} is already trained for {config.steps} steps; nothing to do", file=sys.stderr)

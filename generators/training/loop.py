@@ -35,7 +35,7 @@ from generators.training.checkpoint import (
     save_checkpoint,
 )
 from generators.training.config import TrainConfig, default_config_path
-from generators.training.data import TrainingImages, load_training_images, parse_classes
+from generators.training.data import TrainingImages, parse_classes
 from generators.training.losses import (
     discriminator_loss,
     ema_beta,
@@ -46,7 +46,7 @@ from generators.training.losses import (
 from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
 from generators.training.precision import autocast, set_memory_format
 from generators.training.recipes import make_recipe
-from generators.training.runs import check_device, describe_data, prepare_run_dir, torch_threads
+from generators.training.runs import check_device, open_run, torch_threads
 
 # Separate random streams, all derived from the run's seed: batches and latents (saved with
 # the checkpoint), the fixed latents of the sample grids, and the post-training statistics.
@@ -91,12 +91,8 @@ def train_gan(
 
 
 def _train(config, data, out, run_dir, classes, progress, config_path, device) -> Path:
-    # -- the data, decoded once -----------------------------------------------------------
-    images = load_training_images(data, config.image_size, classes)
-    data_record = describe_data(images, classes)
-
-    # -- where the run stands ---------------------------------------------------------------
-    checkpoint = prepare_run_dir(out, run_dir, config, data_record)
+    # -- the data, decoded once, and where the run stands -------------------------------------
+    images, data_record, checkpoint = open_run(config, data, out, run_dir, classes)
     if checkpoint == "finished":
         _say(progress, f"{out} is already trained for {config.steps} steps; nothing to do")
         return out

@@ -4,7 +4,7 @@
 and matrix products compute in bfloat16 while the weights, Adam's state, the losses and the
 EMA stay float32. On CPUs with native bfloat16 (AVX512-BF16, AMX) and on recent GPUs this is
 what makes the starter zoo fit its retraining budget: measured per training step on one core
-of this project's machine (``python -m bench.training``), 1.3x to 1.9x faster. On a CPU
+of this project's machine (``python -m bench.training``), 1.4x to 2x faster. On a CPU
 without native bfloat16 it is emulated and slower: keep ``"float32"`` there.
 
 ``channels_last: true`` stores activations and convolution weights NHWC, which oneDNN and

@@ -90,3 +90,13 @@ def describe_data(images, classes) -> dict:
     """What a run records of its training data (and checks again when it resumes)."""
     return {"path": str(images.root), "n_images": len(images),
             "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
+
+
+def open_run(config, data, out: Path, run_dir: Path, classes):
+    """The start every trainer shares: the training images decoded once, their record, and
+    where the run stands (``prepare_run_dir``: a checkpoint, None, or "finished")."""
+    from generators.training.data import load_training_images
+
+    images = load_training_images(data, config.image_size, classes)
+    record = describe_data(images, classes)
+    return images, record, prepare_run_dir(out, run_dir, config, record)
