@@ -1,8 +1,9 @@
 """Scene classifier: torchvision-style ResNets, training, evaluation, calibration, prediction.
 
-Public API: ``load_classifier``, ``save_classifier``, ``predict``, ``classify_files``,
-``SceneClassifier``, ``train_classifier`` / ``TrainConfig`` and, in ``classifier.zeroshot``,
-the CLIP ``ZeroShotClassifier``. The names are imported on first use so that the ``artbias``
+Public API: the ``Labeller`` protocol and ``load_labeller`` (``classifier.labellers``),
+``load_classifier``, ``save_classifier``, ``classify_files``, ``SceneClassifier``,
+``train_classifier`` / ``TrainConfig`` and, in ``classifier.zeroshot``, the CLIP
+``ZeroShotClassifier``. The names are imported on first use so that the ``artbias``
 command can register this package's subcommands without importing torch.
 """
 
@@ -14,9 +15,9 @@ _EXPORTS = {
     "SceneClassifier": "classifier.model",
     "load_classifier": "classifier.model",
     "save_classifier": "classifier.model",
-    "predict": "classifier.prediction",
+    "Labeller": "classifier.labellers",
+    "load_labeller": "classifier.labellers",
     "classify_files": "classifier.prediction",
-    "load_model": "classifier.prediction",
     "TrainConfig": "classifier.train",
     "train_classifier": "classifier.train",
     "ZeroShotClassifier": "classifier.zeroshot",

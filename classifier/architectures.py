@@ -25,22 +25,25 @@ from data.errors import ConfigError
 CONFIG_DIR = Path(__file__).with_name("configs")
 BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 STEMS = ("imagenet", "small")
+_RETIRED_FIELDS = ("input_size",)  # in classifier folders saved before it became preprocessing["size"]
 
 
 @dataclass(frozen=True)
 class ArchConfig:
-    """One architecture: block type, blocks per stage, stage widths, stem and default inputs."""
+    """One architecture: block type, blocks per stage, stage widths, stem, and where its
+    input preprocessing comes from: the catalogue entry of its published weights
+    (``imagenet_weights``), else its own ``preprocessing`` (architectures trained from scratch).
+    """
 
     arch: str
     block: str
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     stem: str
-    input_size: int
-    preprocessing: dict
     strides: tuple[int, ...] = (1, 2, 2, 2)  # first block's stride in each stage
     stem_stride: int = 2  # the small stem's 3x3 conv (the ImageNet stem is always 7x7/2 + max-pool)
     imagenet_weights: str | None = None  # catalogue name of published ImageNet weights
+    preprocessing: dict | None = None  # input preprocessing for training from scratch
     description: str = ""
     training: dict = field(default_factory=dict)  # default recipe (epochs, lr, ...)
 
@@ -56,13 +59,16 @@ class ArchConfig:
             )
         if any(n < 1 for n in self.layers) or any(w < 1 for w in self.widths):
             raise ConfigError(f"architecture {self.arch!r}: block counts and widths must be positive")
+        if self.preprocessing is None and self.imagenet_weights is None:
+            raise ConfigError(f"architecture {self.arch!r}: needs preprocessing or imagenet_weights (whose entry has one)")
         for key in ("mean", "std", "size"):
-            if key not in self.preprocessing:
+            if self.preprocessing is not None and key not in self.preprocessing:
                 raise ConfigError(f"architecture {self.arch!r}: preprocessing lacks {key!r}")
 
     @classmethod
     def from_dict(cls, raw: dict) -> ArchConfig:
         known = {f for f in cls.__dataclass_fields__}
+        raw = {k: v for k, v in raw.items() if k not in _RETIRED_FIELDS}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ConfigError(f"architecture config has unknown fields {unknown}")

@@ -1,10 +1,17 @@
-"""``artbias train classifier``, ``artbias eval classifier`` and ``artbias classify``."""
+"""``artbias train classifier``, ``artbias eval classifier``, ``artbias classify`` and
+``artbias eval generator`` (a generator's unguided samples, labelled).
+
+Registration stays light (no torch import); the work happens inside the handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from data.errors import ConfigError
 
 ARCHS = ("resnet50", "resnet18", "resnet-small")
 DEFAULT_MODEL = "classifier-world"
@@ -12,15 +19,15 @@ DEFAULT_MODEL = "classifier-world"
 
 def register(commands) -> None:
     train = commands.add("train classifier", _train, "train a scene classifier (transfer learning or from scratch)")
-    train.add_argument("--arch", choices=ARCHS, required=True)
+    train.add_argument("--arch", choices=ARCHS, required=True, help="architecture (classifier/configs/)")
     train.add_argument("--data", required=True, help="ImageFolder, Intel (seg_train/seg_test) or world (train/test) folder")
     train.add_argument("--weights", help="imagenet, none or a PATH (default: imagenet where published, else none)")
     train.add_argument("--out", required=True, help="output folder for the saved classifier")
     train.add_argument("--epochs", type=int, help="total epochs (default: the architecture's recipe)")
     train.add_argument("--freeze-epochs", type=int, help="epochs training only the new head on a frozen backbone")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="training seed (also the validation split)")
     train.add_argument("--size", type=int, help="input size in pixels (default: the architecture's)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="images per step (default: the architecture's recipe)")
     train.add_argument("--lr", type=float, help="learning rate (fine-tuning uses a tenth of it)")
     train.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out for validation")
     train.add_argument("--workers", type=int, help="data-loading processes (default: cores - 1, at most 4)")
@@ -29,20 +36,33 @@ def register(commands) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add("eval classifier", _eval, "accuracy, per-class precision/recall, confusion matrix, calibration")
-    evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"NAME or DIR (default {DEFAULT_MODEL})")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL, help="classifier NAME or DIR")
     evaluate.add_argument("--data", required=True, help="dataset folder")
-    evaluate.add_argument("--split", default="test", help="train or test (default test)")
-    evaluate.add_argument("--format", choices=("table", "json"), default="table")
+    evaluate.add_argument("--split", default="test", help="train or test")
+    evaluate.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     evaluate.add_argument("--confusion-png", help="also write the confusion heatmap here")
-    evaluate.add_argument("--batch-size", type=int, default=128)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--batch-size", type=int, default=128, help="images classified at once")
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+
+    unguided = commands.add("eval generator", _eval_generator,
+                            "class mix of a generator's unguided samples vs its training composition")
+    unguided.add_argument("--generator", required=True, help="catalogue name or FAMILY:PATH")
+    unguided.add_argument("--labeller", default=DEFAULT_MODEL, help="classifier name/folder or clip:NAME")
+    unguided.add_argument("--n", type=int, default=1000, help="unguided samples to label")
+    unguided.add_argument("--seed", type=int, default=0, help="seed of the latent draw")
+    unguided.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    unguided.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
+    unguided.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                          help="generator loader option, e.g. num_inference_steps=50 (repeatable)")
+    unguided.add_argument("--card", default=None, metavar="CARD_MD",
+                          help="also write the result into this model card (its measured section)")
 
     classify = commands.add("classify", _classify, "class probabilities of image files (any size)")
     classify.add_argument("images", nargs="+", help="image files or folders of images")
-    classify.add_argument("--model", default=DEFAULT_MODEL, help=f"NAME, DIR or clip:NAME (default {DEFAULT_MODEL})")
-    classify.add_argument("--format", choices=("table", "json"), default="table")
-    classify.add_argument("--batch-size", type=int, default=64)
-    classify.add_argument("--device", default="cpu")
+    classify.add_argument("--model", default=DEFAULT_MODEL, help="labeller: classifier NAME or DIR, or clip:NAME")
+    classify.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    classify.add_argument("--batch-size", type=int, default=64, help="images classified at once")
+    classify.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -87,10 +107,34 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classify(args: argparse.Namespace) -> int:
-    from classifier.prediction import classify_files, load_model
+def _eval_generator(args: argparse.Namespace) -> int:
+    from classifier.generator_eval import unguided_composition, write_card_section
+    from generators.registry import parse_loader_options
 
-    model = load_model(args.model, device=args.device)
+    if args.card is not None and not Path(args.card).is_file():  # before, not after, the sampling
+        raise ConfigError(f"model card {args.card} does not exist")
+    found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device,
+                                 options=parse_loader_options(args.option))
+    if args.card is not None:
+        write_card_section(found, args.card)
+    if args.format == "json":
+        print(json.dumps(found.to_dict(), indent=2))
+        return 0
+    print(f"{found.generator}: {found.n} unguided samples (seed {found.seed}) labelled by {found.labeller}")
+    print(f"{'class':<10} {'samples':>8} {'training':>9}")
+    for i, name in enumerate(found.classes):
+        training = f"{found.training[i]:9.3f}" if found.training else f"{'?':>9}"
+        print(f"{name:<10} {found.proportions[i]:8.3f} {training}")
+    if found.total_variation is not None:
+        print(f"total variation distance: {found.total_variation:.3f}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from classifier.labellers import load_labeller
+    from classifier.prediction import classify_files
+
+    model = load_labeller(args.model, device=args.device)
     result = classify_files(model, args.images, batch_size=args.batch_size, progress=args.format == "table")
     rows = result.rows()
     failures = [{"path": str(path), "error": reason} for path, reason in result.failures]

@@ -27,11 +27,23 @@ from pathlib import Path
 import torch
 
 from classifier.architectures import ArchConfig, SceneResNet, build_network
+from classifier.protocol import Confusion
 from data.errors import CheckpointError, ConfigError
 from data.files import replace_folder
+from data.saved_model import load_state, read_config, read_weights, save_model, weights_record
 
 FORMAT = "artbias-classifier/1"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+PREDICT_CHUNK = 256  # images per forward pass when predicting
+
+
+def check_images(images) -> None:
+    """Images must be a tensor [batch, 3, H, W] (values in [-1, 1])."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ConfigError(f"images must be a tensor [batch, 3, H, W] in [-1, 1], got {shape}")
+
+
 EVALUATION_FILE, CONFUSION_FILE, CARD_FILE, HISTORY_FILE = (
     "evaluation.json", "confusion.png", "card.md", "history.json",
 )
@@ -49,6 +61,7 @@ class SceneClassifier:
     training: dict = field(default_factory=dict)
     evaluation: dict | None = None
     path: Path | None = None
+    weights: dict | None = None  # {"path", "sha256"} of the weights file (data.saved_model.weights_record)
 
     def __post_init__(self):
         self.network.eval()
@@ -70,10 +83,32 @@ class SceneClassifier:
         return self.network(inputs.to(self.device))
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities [B, C] of images [B,3,H,W] in [-1,1], any size."""
-        from classifier.prediction import predict
+        """Calibrated class probabilities [B, C] of images [B,3,H,W] in [-1, 1] of any size.
 
-        return predict(self, images)
+        Images are resized (antialiased) to the model's size and normalised with the model's
+        own mean and std; the logits are divided by the model's temperature. Gradients flow
+        when the images require them (so a search can steer toward or away from a class).
+        """
+        from classifier.data import preprocess
+
+        check_images(images)
+        outputs = []
+        with torch.set_grad_enabled(images.requires_grad):
+            for start in range(0, len(images), PREDICT_CHUNK):
+                chunk = (images[start : start + PREDICT_CHUNK].float().to(self.device).clamp(-1, 1) + 1) / 2
+                logits = self.logits(preprocess(chunk, self.preprocessing))
+                outputs.append(torch.softmax(logits.float() / self.temperature, dim=1))
+        return torch.cat(outputs) if outputs else torch.empty(0, len(self.classes))
+
+    @property
+    def confusion(self) -> Confusion | None:
+        """The confusion matrix measured when it was evaluated (on world renders for the zoo)."""
+        if not self.evaluation or "confusion_matrix" not in self.evaluation:
+            return None
+        data = self.evaluation.get("data") or {}
+        split = self.evaluation.get("split", "held-out")
+        where = f"{data.get('root', 'its evaluation data')}, {split} split ({data.get('images', '?')} images)"
+        return Confusion(self.evaluation["confusion_matrix"], where)
 
     def identity(self) -> dict:
         return {
@@ -82,6 +117,7 @@ class SceneClassifier:
             "classes": list(self.classes),
             "temperature": self.temperature,
             "path": str(self.path) if self.path else None,
+            "weights": dict(self.weights or {"path": None, "sha256": None}),
         }
 
     def config_dict(self) -> dict:
@@ -123,17 +159,12 @@ def save_classifier(
     force: bool = False,
 ) -> Path:
     """Write the classifier folder atomically (staged beside ``out_dir``, then renamed)."""
-    from safetensors.torch import save_file
-
     out = check_output(out_dir, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     staging.mkdir()
     try:
-        _write_json(staging / CONFIG_FILE, classifier.config_dict())
-        state = {k: v.detach().cpu().contiguous() for k, v in classifier.network.state_dict().items()}
-        save_file(state, str(staging / WEIGHTS_FILE))
-        (staging / WEIGHTS_FILE).chmod(0o644)  # safetensors creates it owner-only
+        save_model(staging, classifier.config_dict(), classifier.network.state_dict())
         if classifier.evaluation is not None:
             from classifier.evaluate import plot_confusion
 
@@ -147,15 +178,16 @@ def save_classifier(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    classifier.path = out
+    classifier.path, classifier.weights = out, weights_record(out / WEIGHTS_FILE)
     return out
 
 
 # -- loading -----------------------------------------------------------------------------------
-def _resolve_folder(name_or_path: str | Path) -> Path:
+def _resolve_folder(name_or_path: str | Path) -> tuple[Path, dict | None]:
+    """The classifier's folder, and the preprocessing its catalogue entry records (if named)."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return path
+        return path, None
     text = str(name_or_path)
     if path.exists() or "/" in text or os.sep in text:
         raise CheckpointError(f"classifier folder {path} does not exist or is not a folder")
@@ -170,29 +202,21 @@ def _resolve_folder(name_or_path: str | Path) -> Path:
             f"{text!r} is a published backbone, not a trained scene classifier; train one with "
             f"'artbias train classifier --weights imagenet ...' and load its output folder"
         )
-    return Path(resolve_weights(entry))
+    return Path(resolve_weights(entry)), entry.preprocessing
 
 
 def _read_config(folder: Path) -> dict:
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"classifier folder {folder} lacks {CONFIG_FILE}")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} is not valid JSON: {error}") from None
+    config = read_config(folder, "classifier", CONFIG_FILE)
     missing = [k for k in ("arch", "classes", "preprocessing", "temperature") if k not in config]
     if missing:
-        raise CheckpointError(f"{path} lacks {missing}")
+        raise CheckpointError(f"{folder / CONFIG_FILE} lacks {missing}")
     return config
 
 
 def load_classifier(name_or_path: str | Path, *, device: torch.device | str = "cpu") -> SceneClassifier:
-    """A saved classifier from its folder or catalogue name (e.g. ``classifier-world``)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = _resolve_folder(name_or_path)
+    """A saved classifier from its folder or catalogue name (e.g. ``classifier-world``; then
+    the preprocessing is the catalogue entry's, which the zoo's own config.json agrees with)."""
+    folder, catalogue_preprocessing = _resolve_folder(name_or_path)
     config = _read_config(folder)
     try:
         arch = ArchConfig.from_dict(config["arch"])
@@ -210,12 +234,7 @@ def load_classifier(name_or_path: str | Path, *, device: torch.device | str = "c
         raise CheckpointError(f"{folder / CONFIG_FILE}: temperature {temperature} must be a positive number")
 
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"classifier folder {folder} lacks {WEIGHTS_FILE}")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{weights} is corrupt or truncated: {error}") from None
+    state = read_weights(folder, "classifier", WEIGHTS_FILE)
     head = state.get("fc.weight")
     if head is None or head.ndim != 2:
         raise CheckpointError(f"{weights} has no classifier head (fc.weight)")
@@ -223,12 +242,7 @@ def load_classifier(name_or_path: str | Path, *, device: torch.device | str = "c
         raise CheckpointError(
             f"{weights} has a {head.shape[0]}-class head but {CONFIG_FILE} lists {len(classes)} classes {list(classes)}"
         )
-    network = build_network(arch, len(classes))
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[:3]
-        raise CheckpointError(f"{weights} does not match architecture {arch.arch!r}: {' '.join(first)}") from None
+    network = load_state(build_network(arch, len(classes)), state, str(weights), target=f"architecture {arch.arch!r}")
 
     evaluation = None
     if (folder / EVALUATION_FILE).is_file():
@@ -240,10 +254,11 @@ def load_classifier(name_or_path: str | Path, *, device: torch.device | str = "c
         network=network,
         arch=arch,
         classes=classes,
-        preprocessing=dict(config["preprocessing"]),
+        preprocessing=dict(catalogue_preprocessing or config["preprocessing"]),
         temperature=temperature,
         training=dict(config.get("training", {})),
         evaluation=evaluation,
         path=folder,
+        weights=weights_record(weights),
     )
     return classifier.to(device)

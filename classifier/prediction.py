@@ -1,8 +1,8 @@
-"""Prediction: class probabilities for image tensors and image files.
+"""Class probabilities for image files of any size, with any labeller.
 
-Any labeller with ``classes``, ``preprocessing`` (at least ``size``) and
-``predict(images) -> probabilities`` works here: a trained :class:`SceneClassifier` or the
-CLIP :class:`~classifier.zeroshot.ZeroShotClassifier`.
+Any :class:`~classifier.labellers.Labeller` that also has ``preprocessing`` (at least
+``size``) works here: a trained :class:`SceneClassifier` or the CLIP
+:class:`~classifier.zeroshot.ZeroShotClassifier`.
 """
 
 from __future__ import annotations
@@ -13,51 +13,8 @@ from pathlib import Path
 
 import torch
 
-from classifier.data import IMAGE_SUFFIXES, preprocess, read_image, resize_and_crop
+from classifier.data import IMAGE_SUFFIXES, read_image, resize_and_crop
 from data.errors import ArtbiasError, ConfigError
-
-CHUNK = 256
-
-
-def _check_images(images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        shape = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ConfigError(f"images must be a tensor [batch, 3, H, W] in [-1, 1], got {shape}")
-
-
-def predict(model, images: torch.Tensor) -> torch.Tensor:
-    """Calibrated probabilities [B, C] of images [B,3,H,W] in [-1, 1] of any size.
-
-    Images are resized (antialiased) to the model's size and normalised with the model's own
-    mean and std; the logits are divided by the model's temperature. Gradients flow when the
-    images require them (so a search can steer toward or away from a class).
-    """
-    from classifier.model import SceneClassifier
-
-    if not isinstance(model, SceneClassifier):
-        return model.predict(images)
-    _check_images(images)
-    outputs = []
-    with torch.set_grad_enabled(images.requires_grad):
-        for start in range(0, len(images), CHUNK):
-            chunk = (images[start : start + CHUNK].float().to(model.device).clamp(-1, 1) + 1) / 2
-            logits = model.logits(preprocess(chunk, model.preprocessing))
-            outputs.append(torch.softmax(logits.float() / model.temperature, dim=1))
-    return torch.cat(outputs) if outputs else torch.empty(0, len(model.classes))
-
-
-def load_model(spec: str, *, device: torch.device | str = "cpu"):
-    """``clip:NAME`` -> a CLIP zero-shot labeller; anything else -> a saved classifier."""
-    if spec.startswith("clip:"):
-        from classifier.zeroshot import ZeroShotClassifier
-
-        name = spec.removeprefix("clip:")
-        if not name:
-            raise ConfigError("'clip:' needs a CLIP name, e.g. clip:clip-world")
-        return ZeroShotClassifier.from_name(name, device=device)
-    from classifier.model import load_classifier
-
-    return load_classifier(spec, device=device)
 
 
 @dataclass
@@ -107,7 +64,8 @@ def classify_files(model, paths: Sequence[str | Path], *, batch_size: int = 64, 
 
     def flush():
         if pending:
-            batches.append(predict(model, torch.stack(pending)).detach().cpu())
+            with torch.no_grad():
+                batches.append(model.predict(torch.stack(pending)).cpu())
             pending.clear()
 
     for path in tqdm(expand_paths(paths), desc="classify", unit="image", disable=not progress):

@@ -1,4 +1,10 @@
-"""Starting weights for training: published ImageNet backbones or a user's own file.
+"""Starting weights for training: published ImageNet backbones or a user's own file, and
+the preprocessing that goes with them.
+
+An architecture with published weights (``imagenet_weights`` in its config) takes its
+preprocessing (mean, std, size, resize size, interpolation) from that weights' catalogue
+entry, as torchvision's weight enums carry their transforms; an architecture trained only
+from scratch states its own in its config (see ``default_preprocessing``).
 
 ``--weights imagenet`` resolves the architecture's catalogue entry through the shared weights
 resolution (explicit path -> artbias cache -> zoo -> download) with torchvision's own cache
@@ -14,7 +20,21 @@ from pathlib import Path
 import torch
 
 from classifier.architectures import ArchConfig, SceneResNet
-from data.errors import CheckpointError, ConfigError
+from data.errors import ConfigError
+from data.saved_model import WEIGHTS_NAME, load_state, read_tensors
+
+
+def default_preprocessing(config: ArchConfig) -> dict:
+    """The preprocessing training uses for ``config``: its own when the config states one,
+    else the catalogue entry of its published weights."""
+    if config.preprocessing is not None:
+        return dict(config.preprocessing)
+    from data.weights.catalog import get_entry
+
+    entry = get_entry(config.imagenet_weights)
+    if entry.preprocessing is None:
+        raise ConfigError(f"catalogue entry {entry.name!r} records no preprocessing for architecture {config.arch!r}")
+    return dict(entry.preprocessing)
 
 
 def torchvision_cache_file(filename: str) -> Path:
@@ -25,7 +45,7 @@ def torchvision_cache_file(filename: str) -> Path:
 def imagenet_weights_path(config: ArchConfig) -> Path:
     """The file holding ``config``'s published ImageNet weights; raises if none is available."""
     from data.weights.catalog import get_entry
-    from data.weights.resolve import download, locate
+    from data.weights.resolve import check_file, download, locate
 
     if config.imagenet_weights is None:
         raise ConfigError(
@@ -39,6 +59,7 @@ def imagenet_weights_path(config: ArchConfig) -> Path:
     if len(entry.files) == 1:
         cached = torchvision_cache_file(entry.files[0].name)
         if cached.is_file():
+            check_file(cached, entry.files[0])  # the catalogue's size and sha256, as for downloads
             return cached
     return download(entry)  # WeightsNotFoundError offline, naming the file and where it goes
 
@@ -46,38 +67,18 @@ def imagenet_weights_path(config: ArchConfig) -> Path:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from a ``.safetensors`` file, a saved classifier folder or a torch state dict."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "model.safetensors"
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # safetensors/pickle errors have no common base class
-        raise CheckpointError(f"cannot read weights {path}: {type(error).__name__}: {error}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return state
+    return read_tensors(path / WEIGHTS_NAME if path.is_dir() else path)
 
 
 def load_backbone(network: SceneResNet, state: dict[str, torch.Tensor], source: str) -> None:
     """Copy every non-head tensor of ``state`` into ``network``; the head stays freshly initialised.
 
-    Every backbone tensor must be present with the right shape: a partial match would leave
-    part of the network random without anyone noticing.
+    Every backbone tensor must be present with the right shape (``data.saved_model.load_state``,
+    strict): a partial match would leave part of the network random without anyone noticing.
     """
-    own = {k: v for k, v in network.state_dict().items() if not k.startswith("fc.")}
-    missing = [k for k in own if k not in state]
-    wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or wrong:
-        detail = "; ".join(([f"missing {', '.join(missing[:4])}"] if missing else []) + wrong[:4])
-        raise CheckpointError(f"weights {source} do not fit this architecture: {detail}")
-    network.load_state_dict({k: state[k] for k in own}, strict=False)
+    head = {k: v for k, v in network.state_dict().items() if k.startswith("fc.")}
+    backbone = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    load_state(network, backbone | head, source, target="this architecture")
 
 
 def initial_weights(network: SceneResNet, config: ArchConfig, weights: str) -> str | None:

@@ -40,7 +40,7 @@ from classifier.data import (
 )
 from classifier.evaluate import collect_logits, evaluate_classifier, summarise
 from classifier.model import SceneClassifier, check_output, save_classifier
-from classifier.pretrained import initial_weights
+from classifier.pretrained import default_preprocessing, initial_weights
 from data.errors import ConfigError, DatasetError
 
 
@@ -88,7 +88,7 @@ class TrainConfig:
                 setattr(out, name, recipe[name])
         if out.weights == "none":
             out.freeze_epochs = 0  # freezing a random backbone would only train a linear probe of noise
-        out.size = out.size or arch.input_size
+        out.size = out.size or int(default_preprocessing(arch)["size"])
         out.validate()
         return out
 
@@ -126,14 +126,14 @@ def _device(name: str) -> torch.device:
 
 def _preprocessing(arch: ArchConfig, size: int) -> dict:
     """The architecture's preprocessing at ``size`` pixels (the resize margin scaled along)."""
-    base = dict(arch.preprocessing)
+    base = default_preprocessing(arch)
     ratio = base.get("resize_size", base["size"]) / base["size"]
     base["size"], base["resize_size"] = size, int(round(size * ratio))
     return base
 
 
 def _data_identity(data_dir: str, split: ImageSplit) -> dict:
-    from data.weights.resolve import sha256_file
+    from data.saved_model import sha256_file
 
     identity = split.identity()
     manifest = Path(data_dir) / "manifest.parquet"

@@ -80,8 +80,9 @@ class ZeroShotClassifier:
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarities [B, C] of images in [-1, 1] to the class features."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            raise ConfigError(f"images must be a tensor [batch, 3, H, W] in [-1, 1], got {getattr(images, 'shape', images)}")
+        from classifier.model import check_images
+
+        check_images(images)
         out = []
         with torch.set_grad_enabled(images.requires_grad):
             for start in range(0, len(images), self.scorer.chunk_size):
@@ -91,6 +92,11 @@ class ZeroShotClassifier:
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(images), dim=1)
+
+    @property
+    def confusion(self) -> None:
+        """Not measured: a zero-shot labeller comes with no confusion matrix."""
+        return None
 
     def identity(self) -> dict:
         return {

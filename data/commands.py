@@ -11,6 +11,11 @@ from pathlib import Path
 
 
 def register(commands) -> None:
+    commands.describe("data", "make and check image datasets: the procedural scenery world, its contact "
+                      "sheet, scans for bad files", [
+                          "artbias data world --out worlds/skewed --n 2000 --composition mountain=0.5,sea=0.5",
+                          "artbias data check worlds/skewed",
+                      ])
     world = commands.add("data world", _world, "render a procedural scenery dataset (ImageFolder + manifest)")
     world.add_argument("--out", type=Path, required=True, help="output folder (must be new or empty)")
     world.add_argument("--n", type=int, required=True, help="number of images")
@@ -18,17 +23,17 @@ def register(commands) -> None:
                        help="class weights summing to 1, e.g. mountain=0.5,sea=0.25,street=0.25 "
                             "(default: uniform over the six classes)")
     world.add_argument("--size", type=int, default=64, help="image side in pixels (>= 32)")
-    world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--seed", type=int, default=0, help="seed of the scenes (same seed, same images)")
     world.add_argument("--test-fraction", type=float, default=0.2,
                        help="share of each class put in test/ (0 for none)")
     world.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     world.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sheet = commands.add("data sheet", _sheet, "draw the world's contact sheet (one row per class)")
-    sheet.add_argument("--out", type=Path, default=Path("docs/world_contact_sheet.png"))
+    sheet.add_argument("--out", type=Path, default=Path("docs/world_contact_sheet.png"), help="the PNG to write")
     sheet.add_argument("--per-class", type=Path, default=None,
                        help="also write docs-style sheets per class into this folder")
-    sheet.add_argument("--size", type=int, default=64)
+    sheet.add_argument("--size", type=int, default=64, help="scene side in pixels")
     sheet.add_argument("--scale", type=int, default=2, help="nearest-neighbour upscaling")
 
     check = commands.add("data check", _check, "scan an image dataset and report bad files")

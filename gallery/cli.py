@@ -1,29 +1,37 @@
 """The ``artbias`` command: one entry point whose subcommands each package registers.
 
 Every package that offers commands has a ``commands`` module with ``register(commands)``;
-it adds its subcommands by path ("data world", "train gan", ...). Registration must stay
-light (no torch import): heavy imports happen inside the handlers.
+it adds its subcommands by path ("data world", "train gan", ...). They are imported below
+and registered in pipeline order (data -> generators -> search -> classifier -> gallery).
+Registration must stay light (no torch import): heavy imports happen inside the handlers.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
+import classifier.commands
+import data.commands
+import data.weights.commands
+import gallery.commands
+import gallery.report_commands
+import generators.commands
+import search.commands
 from data.errors import ArtbiasError
 
-# Modules that contribute subcommands, in pipeline order (data -> ... -> gallery).
-COMMAND_MODULES: tuple[str, ...] = (
-    "data.commands",
-    "data.weights.commands",
-    "generators.commands",
-    "search.commands",
-    "classifier.commands",
-    "gallery.report_commands",
-    "gallery.commands",
+# The modules that contribute subcommands, in pipeline order.
+COMMAND_MODULES = (
+    data.commands,
+    data.weights.commands,
+    generators.commands,
+    search.commands,
+    classifier.commands,
+    gallery.report_commands,
+    gallery.commands,
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -33,7 +41,38 @@ class ArgumentError(ArtbiasError):
     """A command-line argument argparse rejected."""
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help with each option's default shown, and the description's and epilog's
+    line breaks kept (so examples stay one per line)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if "%(default)" in help or not shows_default(action):
+            return help
+        return f"{help} (default: %(default)s)" if help else "(default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        def fill(line: str) -> str:
+            if line[:1].isspace():  # an example: kept whole, so it can be copied
+                return indent + line
+            return textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+
+        return "\n".join(fill(line) for line in text.splitlines())
+
+
+def shows_default(action: argparse.Action) -> bool:
+    """Whether an option's help shows its default: not for None, False or an empty list."""
+    default = action.default
+    if default is None or default is False or (isinstance(default, str) and default == argparse.SUPPRESS):
+        return False
+    return not (isinstance(default, list | tuple) and not default)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     # argparse prints the whole usage and exits; we want one clear line and exit code 2.
     def error(self, message: str):  # type: ignore[override]
         command = self.prog.removeprefix("artbias").strip()
@@ -58,8 +97,8 @@ class Commands:
             self._groups[path] = parser.add_subparsers(metavar="COMMAND", parser_class=_Parser)
         return self._groups[path]
 
-    def add_group(self, path: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        """A command that also has subcommands (``artbias gallery`` and ``artbias gallery export``)."""
+    def describe(self, path: str, help: str, examples: Sequence[str] = ()) -> argparse.ArgumentParser:
+        """A group's one-line description (its line in the parent's --help too) and examples."""
         self._group(path)
         parent, _, name = path.rpartition(" ")
         for choice in self._groups[parent]._choices_actions:  # the line in the parent's --help
@@ -67,6 +106,14 @@ class Commands:
                 choice.help = help
         parser = self._group_parsers[path]
         parser.description = help
+        if examples:
+            parser.epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+        return parser
+
+    def add_group(self, path: str, handler: Handler, help: str,
+                  examples: Sequence[str] = ()) -> argparse.ArgumentParser:
+        """A command that also has subcommands (``artbias gallery`` and ``artbias gallery export``)."""
+        parser = self.describe(path, help, examples)
         parser.set_defaults(handler=handler)
         return parser
 
@@ -105,8 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = Commands(root)
     version = commands.add("version", _version, "print the artbias version")
     version.add_argument("--all", action="store_true", help="also the versions of the stack")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(commands)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    # Groups that several packages fill; each package describes the groups it owns.
+    commands.describe("train", "train a generator, the starter CLIP or a scene classifier on a dataset", [
+        "artbias train gan --arch dcgan --data worlds/skewed --out models/dcgan",
+        "artbias train classifier --arch resnet-small --data worlds/balanced --out models/classifier",
+    ])
+    commands.describe("eval", "measure a model: CLIP's zero-shot accuracy, a classifier's accuracy, "
+                      "a generator's unguided class mix", [
+        "artbias eval clip --model clip-world",
+        "artbias eval classifier --model classifier-world --data worlds/fresh",
+        "artbias eval generator --generator dcgan-world",
+    ])
     return root
 
 

@@ -19,8 +19,18 @@ Example (``gallery/campaigns/demo.toml`` is a complete one)::
     samples = 200                   # per generator (0: none)
     chunk = 64                      # samples per job, so a kill loses little
 
-A prompt may be a string or a table ``{ text = "...", seeds = N | [..] }`` overriding the
-campaign's seeds. **Modifiers**: a modifier containing ``{}`` wraps the prompt ("an oil
+A prompt may be a string or a table ``{ text = "...", seeds = N | [..], controls = [..] }``
+overriding the campaign's seeds. **Controls** are prompts run with the *same seeds* as the
+prompt they control, so the report can compare the two seed by seed (a paired test):
+
+    [[prompts]]
+    text = "a beautiful landscape"
+    seeds = 50
+    controls = ["a landscape", "a dull landscape"]
+
+**Replicates**: ``replicates = K`` runs every prompt (and its controls) on K disjoint seed
+sets: replicate r uses each seed s as ``s + r * (max(seeds) + 1)``; the report shows each
+finding per replicate and pooled. **Modifiers**: a modifier containing ``{}`` wraps the prompt ("an oil
 painting of {}" -> "an oil painting of a calm sea"); any other modifier is appended after a
 comma ("ArtStation HD" -> "a calm sea, ArtStation HD"); "" leaves the prompt as it is.
 Every prompt is crossed with every modifier, generator, seed and algorithm.
@@ -35,18 +45,21 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from classifier.labellers import zero_shot_spec
 from data.errors import ConfigError
 
 DEFAULT_CLIP = "clip-world"
-DEFAULT_LABELLERS = ("classifier-world", "clip:clip-world")
+DEFAULT_LABELLERS = ("classifier-world", zero_shot_spec(DEFAULT_CLIP))
 DEFAULT_ALGORITHMS = ("ga",)
 DEFAULT_BASELINE_CHUNK = 64
 MAX_PROMPT_CHARS = 1000
 MAX_SEEDS = 100_000
 
+MAX_REPLICATES = 100
+
 TOP_LEVEL_KEYS = ("name", "description", "prompts", "modifiers", "generators", "seeds",
-                  "algorithms", "search", "clip", "labellers", "baseline")
-PROMPT_KEYS = ("text", "seeds")
+                  "replicates", "algorithms", "search", "clip", "labellers", "baseline")
+PROMPT_KEYS = ("text", "seeds", "controls")
 BASELINE_KEYS = ("samples", "chunk", "seed")
 
 
@@ -68,6 +81,21 @@ def campaign_id_for(name: str) -> str:
 class PromptSpec:
     text: str
     seeds: tuple[int, ...]
+    controls: tuple[str, ...] = ()  # run with the same seeds, compared seed by seed
+
+    def replicate_seeds(self, replicate: int) -> tuple[int, ...]:
+        """The seeds of replicate ``replicate`` (0 is the seeds as given; the others are disjoint)."""
+        span = max(self.seeds) + 1
+        return tuple(seed + replicate * span for seed in self.seeds)
+
+
+@dataclass(frozen=True)
+class PlannedSearch:
+    """One prompt text at one seed, and the replicate it belongs to."""
+
+    text: str
+    seed: int
+    replicate: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +128,21 @@ class CampaignConfig:
     labellers: tuple[str, ...] = DEFAULT_LABELLERS
     baseline: BaselineSpec = BaselineSpec()
     description: str = ""
+    replicates: int = 1
+
+    def searches(self) -> list[PlannedSearch]:
+        """Every (prompt text, seed) to search, controls included, each once, in config order."""
+        planned: dict[tuple[str, int], PlannedSearch] = {}
+        for replicate in range(self.replicates):
+            for prompt in self.prompts:
+                for text in (prompt.text, *prompt.controls):
+                    for seed in prompt.replicate_seeds(replicate):
+                        planned.setdefault((text, seed), PlannedSearch(text, seed, replicate))
+        return list(planned.values())
+
+    def controls(self) -> dict[str, tuple[str, ...]]:
+        """Prompt -> its control prompts (only prompts that have controls)."""
+        return {p.text: p.controls for p in self.prompts if p.controls}
 
     @property
     def campaign_id(self) -> str:
@@ -151,6 +194,12 @@ def parse_config(raw: dict, *, source: str = "campaign config", check_models: bo
 
     default_seeds = _seeds(raw.get("seeds", 1), "'seeds'", problems)
     prompts = _prompts(raw.get("prompts"), default_seeds, problems)
+    replicates = raw.get("replicates", 1)
+    if not _is_int(replicates) or not 1 <= replicates <= MAX_REPLICATES:
+        problems.append(f"'replicates' must be a whole number from 1 to {MAX_REPLICATES}, got {replicates!r}")
+        replicates = 1
+    elif any(max(p.seeds) + 1 > (2**31 - 1) // replicates for p in prompts if p.seeds):
+        problems.append(f"'replicates' = {replicates} would take seeds past 2**31")
     modifiers = _strings(raw.get("modifiers", [""]), "'modifiers'", problems, allow_empty_item=True)
     for modifier in modifiers:
         if modifier.count("{}") > 1:
@@ -166,7 +215,11 @@ def parse_config(raw: dict, *, source: str = "campaign config", check_models: bo
     search = _search(raw.get("search", {}), algorithms, problems)
     baseline = _baseline(raw.get("baseline", {}), problems)
 
-    if check_models:
+    if check_models:  # each package knows its own names
+        from classifier.labellers import labeller_problem
+        from generators.registry import generator_problem
+        from search.clip import clip_problem
+
         for spec in generators:
             if problem := generator_problem(spec):
                 problems.append(problem)
@@ -183,6 +236,7 @@ def parse_config(raw: dict, *, source: str = "campaign config", check_models: bo
         name=name.strip(), prompts=prompts, generators=tuple(generators), modifiers=tuple(modifiers),
         algorithms=tuple(algorithms), search=search, clip=clip, labellers=tuple(labellers),
         baseline=baseline, description=description if isinstance(description, str) else "",
+        replicates=replicates,
     )
 
 
@@ -225,13 +279,14 @@ def _prompts(value, default_seeds: tuple[int, ...], problems: list[str]) -> tupl
     found: list[PromptSpec] = []
     for index, item in enumerate(value):
         where = f"prompts[{index}]"
-        seeds = default_seeds
+        seeds, controls = default_seeds, ()
         if isinstance(item, dict):
             for key in item:
                 if key not in PROMPT_KEYS:
                     problems.append(f"{where}: unknown key {key!r} (known: {', '.join(PROMPT_KEYS)})")
             if "seeds" in item:
                 seeds = _seeds(item["seeds"], f"{where}.seeds", problems)
+            controls = _controls(item.get("controls", []), item.get("text"), f"{where}.controls", problems)
             item = item.get("text")
         if not isinstance(item, str) or not item.strip():
             problems.append(f"{where} is empty (a prompt must be non-empty text)")
@@ -239,11 +294,28 @@ def _prompts(value, default_seeds: tuple[int, ...], problems: list[str]) -> tupl
         if len(item) > MAX_PROMPT_CHARS:
             problems.append(f"{where} has {len(item)} characters; the limit is {MAX_PROMPT_CHARS}")
             continue
-        found.append(PromptSpec(item.strip(), seeds))
+        found.append(PromptSpec(item.strip(), seeds, controls))
     texts = [p.text for p in found]
     if len(set(texts)) != len(texts):
         problems.append(f"'prompts' lists a prompt twice: {texts}")
     return tuple(found)
+
+
+def _controls(value, prompt, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        problems.append(f"{where} must be a list of prompt texts, got {value!r}")
+        return ()
+    controls = tuple(c.strip() for c in value)
+    for control in controls:
+        if not control:
+            problems.append(f"{where}: a control prompt is empty")
+        elif len(control) > MAX_PROMPT_CHARS:
+            problems.append(f"{where}: a control has {len(control)} characters; the limit is {MAX_PROMPT_CHARS}")
+        elif isinstance(prompt, str) and control == prompt.strip():
+            problems.append(f"{where}: control {control!r} is the prompt itself; a control must differ")
+    if len(set(controls)) != len(controls):
+        problems.append(f"{where} lists a control twice: {list(controls)}")
+    return tuple(c for c in controls if c)
 
 
 def _search(value, algorithms: list[str], problems: list[str]) -> dict:
@@ -309,80 +381,3 @@ def _baseline(value, problems: list[str]) -> BaselineSpec:
         problems.append(f"baseline.seed must be a non-negative integer, got {seed!r}")
         ok = False
     return BaselineSpec(samples, chunk, seed) if ok else BaselineSpec()
-
-
-# -- model names -------------------------------------------------------------------------------
-def _catalogue_kind(name: str) -> str | None:
-    from data.weights.catalog import list_models
-
-    return next((entry.kind for entry in list_models() if entry.name == name), None)
-
-
-def _close(name: str, kind: str) -> str:
-    import difflib
-
-    from data.weights.catalog import list_models
-
-    names = [entry.name for entry in list_models(kind)]
-    close = difflib.get_close_matches(name, names, n=2, cutoff=0.5)
-    return f"; did you mean {' or '.join(close)}?" if close else f" (catalogue {kind}s: {', '.join(names)})"
-
-
-def generator_problem(spec: str) -> str | None:
-    """Why ``spec`` names no generator (unknown catalogue name or family, missing path)."""
-    from generators.registry import FAMILY_MODULES
-
-    family, colon, path = spec.partition(":")
-    if colon:
-        if family not in FAMILY_MODULES:
-            return f"generator {spec!r}: unknown family {family!r} (families: {', '.join(FAMILY_MODULES)})"
-        if not path or not Path(path).expanduser().exists():
-            return f"generator {spec!r}: path {path!r} does not exist"
-        return None
-    kind = _catalogue_kind(spec)
-    if kind is None:
-        return f"unknown generator {spec!r}{_close(spec, 'generator')}"
-    if kind != "generator":
-        return f"generator {spec!r} is a {kind} model, not a generator"
-    return None
-
-
-def clip_problem(name: str) -> str | None:
-    """Why ``name`` names no CLIP model (see ``search.clip.load_clip`` for accepted forms)."""
-    path = Path(name.removeprefix("local-dir:")).expanduser()
-    if name.startswith("local-dir:") or path.is_dir():
-        return None if (path / "open_clip_config.json").is_file() else f"CLIP folder {path} has no open_clip_config.json"
-    if ":" in name:
-        file = name.split(":", 1)[1]
-        return None if Path(file).expanduser().is_file() else f"CLIP {name!r}: weights file {file} does not exist"
-    if "/" in name:
-        return None  # ARCH/TAG: an open_clip pretrained tag, resolved when loaded
-    kind = _catalogue_kind(name)
-    if kind is None:
-        return f"unknown CLIP {name!r}{_close(name, 'clip')}"
-    return None if kind == "clip" else f"CLIP {name!r} is a {kind} model, not a CLIP model"
-
-
-def labeller_problem(spec: str) -> str | None:
-    """Why ``spec`` names no labeller: ``clip:NAME`` (zero-shot), a classifier folder or name."""
-    if spec.startswith("clip:"):
-        name = spec.removeprefix("clip:")
-        if not name:
-            return "labeller 'clip:' needs a CLIP name, e.g. clip:clip-world"
-        problem = clip_problem(name)
-        return f"labeller {spec!r}: {problem}" if problem else None
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return None if (path / "config.json").is_file() else f"labeller folder {path} has no config.json"
-    if "/" in spec:
-        return f"labeller folder {spec} does not exist"
-    kind = _catalogue_kind(spec)
-    if kind is None:
-        return f"unknown labeller {spec!r}{_close(spec, 'classifier')} (or clip:NAME for zero-shot)"
-    if kind != "classifier":
-        return f"labeller {spec!r} is a {kind} model, not a classifier"
-    from data.weights.catalog import get_entry
-
-    if get_entry(spec).zoo is None:
-        return f"labeller {spec!r} is a published backbone, not a trained scene classifier"
-    return None

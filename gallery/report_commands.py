@@ -6,20 +6,29 @@ Registration stays light: the statistics stack and Streamlit load inside the han
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 APP_PATH = Path(__file__).resolve().parent / "app" / "app.py"
+# The one default gallery of every command (bias, gallery, gallery export, demo, campaign run):
+# the folder `artbias demo` fills, so the bare commands find what the demo made.
 DEFAULT_GALLERY = "gallery-demo"
 DEFAULT_PORT = 8501
+STOP_TIMEOUT_S = 5.0
 
 
 def register(commands) -> None:
     bias = commands.add("bias", _bias, "a gallery's category bias per generator and prompt")
-    bias.add_argument("--gallery", required=True, help="gallery folder (holds gallery.duckdb)")
+    bias.add_argument("--gallery", default=DEFAULT_GALLERY, help="gallery folder (holds gallery.duckdb)")
     bias.add_argument("--labeller", help="labeller to report on (default: the trained classifier)")
-    bias.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    bias.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     bias.add_argument(
         "--reference",
         action="append",
@@ -37,15 +46,16 @@ def _register_serve(commands) -> None:
     # `artbias gallery` serves the app while `artbias gallery export` (gallery.commands) is a
     # subcommand of the same word, so the options go on the "gallery" group's own parser.
     parser = commands.add_group(
-        "gallery", _serve, "serve the read-only Streamlit gallery (or run a gallery subcommand)"
+        "gallery", _serve, "serve a gallery's artworks in the read-only Streamlit app, or export them",
+        [
+            "artbias gallery                          # serves ./gallery-demo",
+            "artbias gallery --gallery galleries/mine --port 8600",
+            "artbias gallery export --out demo-export # tables, images, dataset card",
+        ],
     )
-    parser.add_argument(
-        "--gallery", default=DEFAULT_GALLERY, help=f"gallery folder (default ./{DEFAULT_GALLERY})"
-    )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
-    )
-    parser.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
+    parser.add_argument("--gallery", default=DEFAULT_GALLERY, help="gallery folder (holds gallery.duckdb)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on")
+    parser.add_argument("--address", default=None, help="address to bind (default: Streamlit's, every interface)")
 
 
 def _bias(args: argparse.Namespace) -> int:
@@ -86,12 +96,94 @@ def streamlit_command(gallery: str | Path, port: int, address: str | None = None
 
 
 def _serve(args: argparse.Namespace) -> int:
+    return serve(args.gallery, args.port, args.address)
+
+
+def check_port(port: int, address: str | None = None) -> None:
+    """A clear error when ``port`` is out of range or already taken (a bind test, with the
+    SO_REUSEADDR a web server uses, so only a live listener counts as busy)."""
     from data.errors import ConfigError
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+    family = socket.AF_INET6 if address and ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address or "", port))
+        except OSError as error:
+            where = f"{address}:{port}" if address else f"port {port}"
+            raise ConfigError(f"{where} is not free ({error.strerror or error}); stop what holds it "
+                              "or choose another with --port") from None
+
+
+def serve(gallery: str | Path, port: int, address: str | None = None) -> int:
+    """Serve the Streamlit app on ``gallery`` until it stops; its exit code.
+
+    Streamlit runs in its own process group, which is stopped whenever this process stops
+    serving: the app exits, Ctrl+C (SIGINT), SIGTERM or SIGHUP, or an error here.
+    """
     from gallery.store import GalleryError, Store
 
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
-    if not Store(args.gallery).exists:
-        raise GalleryError(f"no gallery at {args.gallery} (run `artbias demo` or a campaign first)")
-    print(f"artbias gallery: serving {args.gallery} on http://localhost:{args.port} (Ctrl+C stops)")
-    return subprocess.call(streamlit_command(args.gallery, args.port, args.address))
+    if not Store(gallery).exists:
+        raise GalleryError(f"no gallery at {gallery} (run `artbias demo` or a campaign first)")
+    check_port(port, address)
+    print(f"artbias gallery: serving {gallery} on http://localhost:{port} (Ctrl+C stops)", flush=True)
+    child = None
+    with _stop_signals_unwind():  # before the child starts, so no signal can orphan it
+        try:
+            child = subprocess.Popen(streamlit_command(gallery, port, address), start_new_session=True)
+            return child.wait()
+        except KeyboardInterrupt as stop:
+            return 128 + getattr(stop, "signum", signal.SIGINT)
+        finally:
+            if child is not None:
+                stop_process_group(child)
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while serving: unwinds like Ctrl+C, so the child is stopped."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise _Stopped(signum)
+
+
+@contextmanager
+def _stop_signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``_Stopped`` inside the block (only the main thread can set
+    signal handlers); the previous handlers come back afterwards."""
+    names = ("SIGTERM", "SIGHUP")
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _raise_stopped)
+                    for sig in (getattr(signal, name) for name in names if hasattr(signal, name))}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_process_group(child: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Terminate ``child`` and its process group: SIGTERM, then SIGKILL when it is still there
+    after ``timeout_s`` (or when asked to stop a second time meanwhile)."""
+    def send(sig) -> None:
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(child.pid, sig)  # started with start_new_session: the group is its pid
+            else:
+                child.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+
+    send(signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout_s)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        send(getattr(signal, "SIGKILL", signal.SIGTERM))
+        child.wait()

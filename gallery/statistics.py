@@ -3,36 +3,54 @@
 A generator's *bias* for a prompt is the class composition of the artworks the search found for
 it. Each function here answers one question about such a composition, with its uncertainty:
 
-- how big is each class, and how sure are we (Wilson intervals, bootstrap intervals);
+- how big is each class, and how sure are we (per-class Wilson intervals, Goodman intervals
+  that hold for all classes at once, bootstrap intervals);
 - is it different from uniform, from the generator's own unguided samples (the domain) and from
-  a reference such as the training composition (G-tests; Monte-Carlo p-values when expected
-  counts are too small for the chi-square approximation);
-- how strongly do generators differ (Cramér's V), how concentrated is it (normalised entropy);
+  a reference such as the training composition (G-tests; Pearson chi-square or G statistics
+  with Monte-Carlo p-values when expected counts are too small for the chi-square
+  approximation; every result names the test it computed), with the p-values of a whole
+  report adjusted together (Holm by default);
+- how far is it from the reference (total variation distance, its interval, and an
+  equivalence test at a stated margin);
+- how strongly do generators differ (Cramér's V), how concentrated is it (normalised entropy,
+  with an interval that is its range over the simultaneous region);
 - what would it be without the classifier's errors (BBSE, Lipton et al. 2018);
-- does the CLIP zero-shot labeller agree with the classifier (Cohen's kappa).
+- does the CLIP zero-shot labeller agree with the classifier (Cohen's kappa, raw agreement,
+  PABAK).
 
 ``build_reports`` turns a table of labelled artworks into one ``BiasReport`` per
-(generator, prompt). The definitions shown to users live in ``METRIC_DEFINITIONS``.
+(generator, prompt). The definitions shown to users live in ``METRIC_DEFINITIONS``;
+docs/statistics.md says why each method was chosen and what coverage it was measured to have.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.stats.contingency import association
 from statsmodels.stats.inter_rater import cohens_kappa
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import multinomial_proportions_confint, proportion_confint
 
 from data.errors import ConfigError
 
 MIN_EXPECTED = 5  # below this expected count the chi-square approximation is not trusted
 LOW_CONFIDENCE = 0.5  # an artwork whose top class probability is below this is "low confidence"
 BASELINE = None  # the prompt value of a generator's unguided samples
+CONFIDENCE = 0.95  # of every interval in a report
+EQUIVALENCE_MARGIN = 0.10  # total variation distance to a reference that counts as "equivalent"
+# Multiple-testing corrections offered (statsmodels ``multipletests`` names -> what reports say).
+ADJUSTMENTS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}
+SIMULTANEOUS_METHOD = "Goodman simultaneous intervals"
+ENTROPY_METHOD = "range over the Goodman simultaneous region"
+TV_METHOD = "range over the Goodman simultaneous region"
+# Above this many classes the exact vertex search (2^K corners) gives way to a looser bound.
+EXACT_MAX_CLASSES = 12
 
 
 # -- the definitions users read (the app shows these; docs/statistics.md repeats them) ------
@@ -44,28 +62,52 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "Wilson interval": "95% interval for a proportion (Wilson score method). Unlike the "
     "textbook p ± 1.96·SE it stays inside [0, 1] and keeps close to 95% coverage for small "
     "samples and proportions near 0 or 1.",
-    "G-test vs uniform": "Could the class counts have come from a generator that picks every "
-    "class equally often? A small p-value (e.g. below 0.05) says no: the artworks favour some "
-    "classes.",
-    "G-test vs baseline": "Does the prompt change the composition compared with the same "
+    "simultaneous interval": "95% intervals for all class proportions at once (Goodman's "
+    "method): in 95% of samples every class's true proportion lies inside its interval "
+    "together, where per-class Wilson intervals only promise that for each class on its own. "
+    "They are wider than the Wilson intervals.",
+    "test vs uniform": "Could the class counts have come from a generator that picks every "
+    "class equally often? A G-test (log-likelihood ratio) against the uniform composition; a "
+    "small p-value (e.g. below 0.05) says no: the artworks favour some classes.",
+    "test vs baseline": "Does the prompt change the composition compared with the same "
     "generator's unguided samples (its domain)? A 2×K contingency test of prompt counts "
-    "against baseline counts; a small p-value says the prompt pushes the composition "
-    "somewhere the generator does not go by itself.",
-    "G-test vs reference": "Does the composition differ from a reference composition, such as "
-    "the class composition of the generator's training data?",
+    "against baseline counts: a G-test when every expected count is at least 5, otherwise "
+    "Pearson's chi-square with a Monte-Carlo p-value. A small p-value says the prompt pushes "
+    "the composition somewhere the generator does not go by itself.",
+    "test vs reference": "Does the composition differ from a reference composition, such as "
+    "the class composition of the generator's training data? A G-test against it.",
+    "test method": "Every p-value is shown with the name of the test that computed it "
+    "(G-test or Pearson chi-square, chi-square approximation or Monte-Carlo).",
     "Monte-Carlo p-value": "When some expected count is below 5 the chi-square approximation "
     "is unreliable, so the p-value is instead the share of simulated samples (under the "
     "null hypothesis) at least as extreme as the observed one.",
+    "adjusted p-value": "A report makes many tests, and some small p-values turn up by chance "
+    "alone. Every p-value of a report is adjusted together (Holm's method by default, "
+    "Benjamini-Hochberg on request): an adjusted p-value below 0.05 keeps the chance of any "
+    "false finding in the whole report (Holm), or the expected share of false findings "
+    "(Benjamini-Hochberg), below 5%. Raw and adjusted p-values are both shown.",
     "lift": "Proportion of a class under the prompt divided by its proportion in the "
     "unguided baseline. 2 means the prompt doubles that class; the interval is the Katz "
-    "log interval for a ratio of proportions (0.5 is added to zero counts).",
+    "log interval for a ratio of proportions (0.5 is added to a zero count). A class absent "
+    "from both the prompt's artworks and the baseline has no lift (not shown).",
     "Cramér's V": "Strength of association between two categorical variables, from 0 (the "
     "compositions are identical) to 1 (completely different classes). Between generators: "
     "how much the generator decides the class for the same prompt. Versus baseline: how "
     "much the prompt moves the composition.",
     "normalised entropy": "Shannon entropy of the class composition divided by its maximum "
-    "log K: 1 means all classes equally often, 0 means a single class. Its interval is a "
-    "seeded percentile bootstrap.",
+    "log K: 1 means all classes equally often, 0 means a single class. Its 95% interval runs "
+    "from the lowest to the highest entropy of any composition inside the simultaneous "
+    "intervals, so it holds the true entropy whenever they hold the true composition.",
+    "total variation distance": "How far the composition is from the reference: half the sum "
+    "of the absolute differences of the class proportions, from 0 (identical) to 1 (no class "
+    "in common); 0.1 means 10% of the artworks would have to change class to match. Its 95% "
+    "interval runs from the smallest to the largest distance of any composition inside the "
+    "simultaneous intervals.",
+    "equivalence test": "Is the composition as close to the reference as the margin "
+    "(total variation distance 0.10 unless stated)? 'Equivalent' when the upper end of the "
+    "distance's 95% interval is below the margin (a test at the 5% level); otherwise "
+    "equivalence is unproven, which with few artworks is the usual answer and is not "
+    "evidence of a difference.",
     "corrected proportion": "Proportions corrected for the classifier's own errors (black-box "
     "shift estimation, Lipton et al. 2018): with M[j, i] the probability that the classifier "
     "says j when the truth is i (from its confusion matrix), solve M·q = observed "
@@ -73,7 +115,16 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "that resamples both the artworks and the confusion matrix.",
     "Cohen's kappa": "Agreement between the classifier and the CLIP zero-shot labeller beyond "
     "chance: 1 is perfect agreement, 0 what chance alone gives. Low kappa means CLIP does "
-    "not recognise the scene the classifier sees in what it steered toward.",
+    "not recognise the scene the classifier sees in what it steered toward. When both "
+    "labellers put nearly everything in one class, chance agreement is already high and "
+    "kappa falls to 0 however often they agree, so read it with raw agreement and PABAK. Its "
+    "interval is the asymptotic one, not shown when that has zero width.",
+    "raw agreement": "Share of the artworks both labellers put in the same class, with its "
+    "Wilson interval.",
+    "PABAK": "Prevalence-adjusted bias-adjusted kappa: (K·agreement - 1)/(K - 1) with K "
+    "classes, i.e. kappa with chance agreement taken as 1/K whatever the class shares. It "
+    "does not collapse when one class dominates; its interval is the raw agreement's Wilson "
+    "interval mapped through the same formula.",
     "low-confidence share": "Share of artworks whose top class probability is below 0.5: "
     "images the classifier finds ambiguous (often unusual or unrealistic scenes).",
 }
@@ -152,26 +203,182 @@ def bootstrap_interval(
     return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
 
 
-def _entropy_of_counts(counts: np.ndarray) -> np.ndarray:
-    counts = np.asarray(counts, dtype=float)
-    p = counts / counts.sum(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return terms.sum(axis=-1) / math.log(counts.shape[-1])
-
-
 def _proportions_of_counts(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     return np.moveaxis(counts / counts.sum(axis=-1, keepdims=True), -1, 0)
 
 
+# -- simultaneous intervals and what they say about entropy and distance ---------------------
+def simultaneous_intervals(
+    counts: Sequence[int] | np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Goodman simultaneous intervals: all K class proportions inside together with ``confidence``.
+
+    Batched over leading axes of ``counts`` [..., K]; a sample with no artworks gets NaN.
+    statsmodels computes one composition at a time, so repeated compositions (common in
+    simulations of small samples) are computed once.
+    """
+    counts = np.asarray(counts, dtype=float)
+    flat = counts.reshape(-1, counts.shape[-1])
+    unique, where = np.unique(flat, axis=0, return_inverse=True)
+    bounds = np.full((len(unique), counts.shape[-1], 2), np.nan)
+    for i, row in enumerate(unique):
+        if row.sum() > 0:
+            bounds[i] = multinomial_proportions_confint(row, 1 - confidence, method="goodman")
+    bounds = bounds[np.ravel(where)].reshape(*counts.shape, 2)
+    return bounds[..., 0], bounds[..., 1]
+
+
+def _normalised_entropy_of_shares(shares: np.ndarray) -> np.ndarray:
+    return stats.entropy(shares, axis=-1) / math.log(shares.shape[-1])
+
+
+def _region_vertices(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of {low <= p <= high, sum(p) = 1}, batched: ([..., 2^K * K, K], feasible mask).
+
+    A corner has every coordinate at one of its bounds except one, which takes what the others
+    leave of the total; it is a corner of the region when that value is within its own bounds.
+    """
+    k = low.shape[-1]
+    at_high = ((np.arange(2**k)[:, None] >> np.arange(k)) & 1).astype(bool)  # [2^K, K]
+    corners = np.where(at_high, high[..., None, :], low[..., None, :])  # [..., 2^K, K]
+    rest = 1 - (corners.sum(axis=-1, keepdims=True) - corners)  # the free coordinate's value
+    free = np.eye(k, dtype=bool)  # [free coordinate, coordinate]
+    vertices = np.where(free, rest[..., :, :, None], corners[..., :, None, :])  # [..., 2^K, K, K]
+    tolerance = 1e-12
+    feasible = (rest >= low[..., None, :] - tolerance) & (rest <= high[..., None, :] + tolerance)
+    shape = (*low.shape[:-1], -1)
+    return np.clip(vertices, 0, 1).reshape(*shape, k), feasible.reshape(shape)
+
+
+def entropy_range(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest normalised entropy of a composition inside the box [low, high].
+
+    Largest: entropy is concave and symmetric, so the maximiser is the most even composition
+    in the box, p_i = clip(c, low_i, high_i) with c set by sum(p) = 1 (found by bisection).
+    Smallest: a concave function's minimum over a polytope lies at a corner, so every corner
+    is tried (up to ``EXACT_MAX_CLASSES`` classes; beyond, the min-entropy bound
+    -log(max high) / log K, which is lower and so still safe).
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    k = low.shape[-1]
+    below, above = np.zeros(low.shape[:-1]), np.ones(low.shape[:-1])
+    for _ in range(60):
+        level = (below + above) / 2
+        short = np.clip(level[..., None], low, high).sum(axis=-1) < 1
+        below, above = np.where(short, level, below), np.where(short, above, level)
+    most_even = np.clip(((below + above) / 2)[..., None], low, high)
+    largest = _normalised_entropy_of_shares(most_even)
+    # When the uniform composition is inside the box the answer is exactly 1, not 1 - rounding.
+    largest = np.where(np.all((low <= 1 / k) & (1 / k <= high), axis=-1), 1.0, largest)
+    if k <= EXACT_MAX_CLASSES:
+        vertices, feasible = _region_vertices(low, high)
+        with np.errstate(invalid="ignore", divide="ignore"):  # infeasible corners may sum to 0
+            entropies = _normalised_entropy_of_shares(vertices)
+        smallest = np.where(feasible, entropies, np.inf).min(axis=-1)
+    else:
+        smallest = np.maximum(-np.log(high.max(axis=-1)) / math.log(k), 0.0)
+    nan = np.isnan(low).any(axis=-1)
+    return np.where(nan, np.nan, smallest), np.where(nan, np.nan, largest)
+
+
 def entropy_interval(
-    codes: Sequence[int], n_classes: int, *, seed: int = 0, n_resamples: int = 2000
-):
-    low, high = bootstrap_interval(
-        codes, _entropy_of_counts, n_classes=n_classes, seed=seed, n_resamples=n_resamples
+    counts: Sequence[int] | np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for the normalised entropy: its range over the Goodman simultaneous region.
+
+    Whenever the region holds the true composition, the interval holds its entropy, so the
+    coverage is at least the region's (measured in docs/statistics.md and the tests). Batched
+    over leading axes of ``counts``; floats for one composition.
+    """
+    low, high = entropy_range(*simultaneous_intervals(counts, confidence))
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def total_variation(shares: np.ndarray, reference: Sequence[float]) -> np.ndarray:
+    """Half the L1 distance between compositions (batched over leading axes of ``shares``)."""
+    return 0.5 * np.abs(np.asarray(shares, float) - np.asarray(reference, float)).sum(axis=-1)
+
+
+def total_variation_range(
+    low: np.ndarray, high: np.ndarray, reference: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest total variation distance to ``reference`` inside the box [low, high].
+
+    Smallest: clip the reference into the box; every unit by which the clipped point misses a
+    total of 1 costs one more unit of L1 distance, so the distance is
+    (|clipped - reference|_1 + |sum(clipped) - 1|) / 2. Largest: TV = max over sets of classes S
+    of p(S) - r(S), and inside the box p(S) reaches min(sum of high over S, 1 - sum of low
+    outside S); every S is tried (up to ``EXACT_MAX_CLASSES`` classes; beyond, the looser
+    min(sum (high - r)+, sum (r - low)+)).
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    clipped = np.clip(reference, low, high)
+    smallest = 0.5 * (np.abs(clipped - reference).sum(axis=-1) + np.abs(clipped.sum(axis=-1) - 1))
+    k = low.shape[-1]
+    if k <= EXACT_MAX_CLASSES:
+        members = ((np.arange(2**k)[:, None] >> np.arange(k)) & 1).astype(float)  # [2^K, K]
+        reach = np.minimum(high @ members.T, 1 - low @ (1 - members).T)
+        largest = np.max(reach - members @ reference, axis=-1)
+    else:
+        largest = np.minimum(
+            np.clip(high - reference, 0, None).sum(axis=-1),
+            np.clip(reference - low, 0, None).sum(axis=-1),
+        )
+    # Rounding dust: a reference inside the box is at distance 0, not 1e-16.
+    smallest = np.where(smallest < 1e-12, 0.0, smallest)
+    return smallest, np.clip(largest, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """Total variation distance to a reference composition, its interval and equivalence test.
+
+    The verdict rejects non-equivalence (TV >= margin) when the interval's upper bound lies
+    below the margin: if the true TV reached the margin, that happens only when the
+    simultaneous region misses the truth, so the test's level is at most 1 - confidence.
+    """
+
+    distance: float
+    low: float
+    high: float
+    margin: float
+    confidence: float
+    equivalent: bool | None  # None: no artworks, no verdict
+    method: str = TV_METHOD
+    test: str = "equivalent when the upper confidence bound of TV is below the margin"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def equivalence_to_reference(
+    counts: Sequence[int],
+    reference: Sequence[float],
+    *,
+    margin: float = EQUIVALENCE_MARGIN,
+    confidence: float = CONFIDENCE,
+) -> Equivalence:
+    """Is the composition within ``margin`` (total variation) of ``reference``?"""
+    counts = np.asarray(counts, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    if reference.shape != counts.shape:
+        raise ConfigError(f"reference has {reference.size} classes, counts have {counts.size}")
+    reference = reference / reference.sum()
+    if counts.sum() <= 0:
+        return Equivalence(float("nan"), float("nan"), float("nan"), margin, confidence, None)
+    low, high = total_variation_range(*simultaneous_intervals(counts, confidence), reference)
+    return Equivalence(
+        float(total_variation(proportions(counts), reference)),
+        float(low),
+        float(high),
+        margin,
+        confidence,
+        bool(high < margin),
     )
-    return float(low), float(high)
 
 
 def proportion_bootstrap_intervals(
@@ -192,9 +399,11 @@ class TestResult:
     statistic: float
     dof: int
     p_value: float
-    method: str  # e.g. "G-test (chi-square approximation)", "G-test (Monte-Carlo, 20000 draws)"
+    method: str  # what was computed, e.g. "G-test (chi-square approximation)"; printed as is
     min_expected: float
     warning: str | None = None
+    p_adjusted: float | None = None  # over the report's family of tests (``adjust_reports``)
+    adjustment: str | None = None  # e.g. "Holm over 18 tests"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -246,7 +455,7 @@ def goodness_of_fit(
             float("inf"),
             dof,
             0.0,
-            "G-test",
+            "G-test (infinite statistic: an impossible class was observed)",
             min_expected,
             "a class the reference never produces was observed, so the reference is rejected outright",
         )
@@ -305,7 +514,12 @@ def homogeneity_test(
     table = table[:, table.sum(axis=0) > 0]  # a class neither sample has carries no information
     if table.shape[1] < 2:
         return TestResult(
-            0.0, 0, 1.0, "none", float("nan"), "both samples hold a single, identical class"
+            0.0,
+            0,
+            1.0,
+            "no test (one shared class: p = 1)",
+            float("nan"),
+            "both samples hold a single, identical class",
         )
     expected = stats.contingency.expected_freq(table)
     min_expected = float(expected.min())
@@ -330,6 +544,44 @@ def homogeneity_test(
         f"smallest expected count {min_expected:.1f} < {MIN_EXPECTED}: chi-square approximation "
         "not trusted, p-value simulated",
     )
+
+
+# -- multiplicity -----------------------------------------------------------------------------
+TEST_FIELDS = ("vs_uniform", "vs_baseline", "vs_reference")  # a report's p-values
+
+
+def adjust_p_values(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
+    """p-values adjusted for multiple testing by statsmodels ``multipletests``; NaN stays NaN."""
+    if method not in ADJUSTMENTS:
+        raise ConfigError(
+            f"unknown multiple-testing adjustment {method!r}; use {list(ADJUSTMENTS)}"
+        )
+    p_values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        adjusted[finite] = multipletests(p_values[finite], method=method)[1]
+    return adjusted
+
+
+def adjust_reports(reports: Sequence[BiasReport], method: str = "holm") -> int:
+    """Adjust every p-value of a set of reports as one family; returns the family's size.
+
+    Each test gets ``p_adjusted`` and ``adjustment`` (the method and family size); a test with
+    no p-value (nothing to test) is left out of the family.
+    """
+    family = [
+        (report, name)
+        for report in reports
+        for name in TEST_FIELDS
+        if getattr(report, name) is not None and np.isfinite(getattr(report, name).p_value)
+    ]
+    adjusted = adjust_p_values([getattr(r, name).p_value for r, name in family], method)
+    label = f"{ADJUSTMENTS[method]} over {len(family)} tests"
+    for (report, name), p_value in zip(family, adjusted, strict=True):
+        test = replace(getattr(report, name), p_adjusted=float(p_value), adjustment=label)
+        setattr(report, name, test)
+    return len(family)
 
 
 def cramers_v(table: np.ndarray) -> float:
@@ -358,10 +610,12 @@ def ratio_interval(
 ) -> tuple[float, float, float]:
     """Ratio of proportions (x1/n1)/(x2/n2) with the Katz log interval.
 
-    Zero counts get 0.5 added (to both counts and totals) so that the ratio and its
-    interval stay finite; the result is then a smoothed estimate.
+    A zero count gets 0.5 added (to both counts and totals) so that the ratio and its
+    interval stay finite; the result is then a smoothed estimate. When both counts are zero
+    the data say nothing about the ratio (the smoothed value would only reflect n2 / n1), so
+    it is undefined: NaN.
     """
-    if n1 <= 0 or n2 <= 0:
+    if n1 <= 0 or n2 <= 0 or (x1 == 0 and x2 == 0):
         return float("nan"), float("nan"), float("nan")
     if x1 == 0 or x2 == 0:
         x1, x2, n1, n2 = x1 + 0.5, x2 + 0.5, n1 + 0.5, n2 + 0.5
@@ -457,41 +711,86 @@ def bbse_interval(
 # -- agreement --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Agreement:
+    """Agreement between two labellings of the same artworks.
+
+    Cohen's kappa corrects raw agreement for the agreement the two labellers' own class
+    shares would give by chance; when both put nearly everything in one class that chance
+    agreement is close to 1 and kappa collapses towards 0 however often they agree (the
+    prevalence paradox). So raw agreement and PABAK (prevalence-adjusted bias-adjusted kappa,
+    chance taken as 1/K for K classes) are reported beside it, each with an interval.
+    """
+
     kappa: float
-    low: float
+    low: float  # NaN when the asymptotic standard error is 0 (the interval would be a point)
     high: float
     n: int  # artworks labelled by both
     observed_agreement: float
+    agreement_low: float = float("nan")
+    agreement_high: float = float("nan")
+    pabak: float = float("nan")
+    pabak_low: float = float("nan")
+    pabak_high: float = float("nan")
+    n_classes: int = 0
+    kappa_method: str = "Cohen's kappa, asymptotic 95% interval"
+    agreement_method: str = "Wilson interval"
+    pabak_method: str = "PABAK = (K * agreement - 1) / (K - 1), Wilson interval of the agreement"
 
 
 def agreement(
     labels_a: Sequence[str], labels_b: Sequence[str], classes: Sequence[str]
 ) -> Agreement:
-    """Cohen's kappa (with its asymptotic 95% interval) between two labellings of the same items."""
+    """Cohen's kappa, raw agreement and PABAK (95% intervals) between two labellings of the
+    same items; K for PABAK is the number of ``classes``."""
     if len(labels_a) != len(labels_b):
         raise ConfigError(f"agreement needs paired labels, got {len(labels_a)} and {len(labels_b)}")
     index = {name: i for i, name in enumerate(classes)}
-    table = np.zeros((len(classes), len(classes)))
+    k = len(classes)
+    table = np.zeros((k, k))
     for a, b in zip(labels_a, labels_b, strict=True):
         if a in index and b in index:
             table[index[a], index[b]] += 1
     n = int(table.sum())
+    nan = float("nan")
     if n == 0:
-        return Agreement(float("nan"), float("nan"), float("nan"), 0, float("nan"))
-    observed = float(np.trace(table) / n)
+        return Agreement(nan, nan, nan, 0, nan, n_classes=k)
+    agreed = float(np.trace(table))
+    observed = agreed / n
+    agreement_low, agreement_high = (
+        float(bound) for bound in proportion_confint(agreed, n, alpha=0.05, method="wilson")
+    )
+    # PABAK is linear in the agreement, so the agreement's interval maps straight onto it.
+    agreement_low, agreement_high = (
+        0.0 if agreed == 0 else agreement_low,
+        1.0 if agreed == n else agreement_high,
+    )
+    pabak_low, pabak, pabak_high = (
+        (k * value - 1) / (k - 1) for value in (agreement_low, observed, agreement_high)
+    )
+    shared = dict(
+        agreement_low=agreement_low,
+        agreement_high=agreement_high,
+        pabak=pabak,
+        pabak_low=pabak_low,
+        pabak_high=pabak_high,
+        n_classes=k,
+    )
     chance = float((table.sum(axis=0) / n) @ (table.sum(axis=1) / n))
     if chance >= 1 - 1e-12:  # both labellers used one and the same class: kappa is undefined
-        return Agreement(float("nan"), float("nan"), float("nan"), n, observed)
-    with np.errstate(invalid="ignore"):  # perfect agreement: a zero variance, no interval
-        result = cohens_kappa(table)
-    if not np.isfinite(result.kappa_low):
-        return Agreement(float(result.kappa), float(result.kappa), float(result.kappa), n, observed)
+        return Agreement(nan, nan, nan, n, observed, **shared)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero variance gives no z-value
+        result = cohens_kappa(table)  # its interval is always the 95% one
+    if not np.isfinite(result.std_kappa) or result.std_kappa <= 0:
+        # Perfect agreement, or one labeller using a single class (kappa 0 at 13/14 agreement):
+        # the asymptotic standard error is 0 and its "interval" a single point, which would
+        # claim a certainty the sample does not have. No interval; PABAK's remains.
+        return Agreement(float(result.kappa), nan, nan, n, observed, **shared)
     return Agreement(
         float(result.kappa),
         max(float(result.kappa_low), -1.0),  # the asymptotic interval can overshoot [-1, 1]
         min(float(result.kappa_upp), 1.0),
         n,
         observed,
+        **shared,
     )
 
 
@@ -507,8 +806,10 @@ class ClassRow:
     wilson_high: float
     bootstrap_low: float
     bootstrap_high: float
+    simultaneous_low: float = float("nan")  # Goodman: all classes' intervals hold together
+    simultaneous_high: float = float("nan")
     baseline_proportion: float | None = None
-    lift: float | None = None
+    lift: float | None = None  # None when the class is absent from both prompt and baseline
     lift_low: float | None = None
     lift_high: float | None = None
     reference_proportion: float | None = None
@@ -531,11 +832,15 @@ class BiasReport:
     entropy_low: float
     entropy_high: float
     vs_uniform: TestResult
+    entropy_method: str = ENTROPY_METHOD
+    simultaneous_method: str = SIMULTANEOUS_METHOD
+    confidence: float = CONFIDENCE
     baseline_n: int = 0
     vs_baseline: TestResult | None = None
     cramers_v_vs_baseline: float | None = None
     reference_name: str | None = None
     vs_reference: TestResult | None = None
+    vs_reference_distance: Equivalence | None = None  # TV with interval, equivalence verdict
     cramers_v_between_generators: float | None = None  # over all generators for this prompt
     corrected_available: bool = False
     kappa: Agreement | None = None
@@ -568,8 +873,37 @@ def summary_frame(reports: Sequence[BiasReport]) -> pd.DataFrame:
 
     def test_fields(prefix: str, test: TestResult | None) -> dict:
         if test is None:
-            return {f"{prefix}_p": None, f"{prefix}_method": None}
-        return {f"{prefix}_p": test.p_value, f"{prefix}_method": test.method}
+            return {f"{prefix}_p": None, f"{prefix}_p_adjusted": None, f"{prefix}_method": None}
+        return {
+            f"{prefix}_p": test.p_value,
+            f"{prefix}_p_adjusted": test.p_adjusted,
+            f"{prefix}_method": test.method,
+        }
+
+    def fields(result, columns: dict[str, str]) -> dict:
+        """``columns`` maps a summary column to the attribute of ``result`` it shows."""
+        return {
+            column: None if result is None else getattr(result, name)
+            for column, name in columns.items()
+        }
+
+    distance_columns = {
+        "tv_reference": "distance",
+        "tv_reference_low": "low",
+        "tv_reference_high": "high",
+        "tv_margin": "margin",
+        "tv_equivalent": "equivalent",
+    }
+    agreement_columns = {
+        "kappa": "kappa",
+        "kappa_low": "low",
+        "kappa_high": "high",
+        "kappa_n": "n",
+        "agreement": "observed_agreement",
+        "pabak": "pabak",
+        "pabak_low": "pabak_low",
+        "pabak_high": "pabak_high",
+    }
 
     records = []
     for report in reports:
@@ -589,13 +923,14 @@ def summary_frame(reports: Sequence[BiasReport]) -> pd.DataFrame:
             "cramers_v_vs_baseline": report.cramers_v_vs_baseline,
             "reference": report.reference_name,
             **test_fields("reference", report.vs_reference),
+            **fields(report.vs_reference_distance, distance_columns),
+            "adjustment": report.vs_uniform.adjustment,
             "cramers_v_between_generators": report.cramers_v_between_generators,
             "entropy": report.entropy,
             "entropy_low": report.entropy_low,
             "entropy_high": report.entropy_high,
             "top_corrected": top.corrected,
-            "kappa": report.kappa.kappa if report.kappa else None,
-            "kappa_n": report.kappa.n if report.kappa else None,
+            **fields(report.kappa, agreement_columns),
             "low_confidence_share": report.low_confidence_share,
             "warnings": " | ".join(report.warnings),
         }
@@ -636,6 +971,8 @@ def build_reports(
     agreement_labeller: str | None = None,
     seed: int = 0,
     n_resamples: int = 2000,
+    adjustment: str = "holm",
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
 ) -> list[BiasReport]:
     """One ``BiasReport`` per (generator, prompt), plus one per generator for its baseline.
 
@@ -645,7 +982,14 @@ def build_reports(
     order (rows true, columns predicted), for the corrected proportions. ``references``:
     generator -> (name, composition) to test against. ``agreement_labels``: artwork_id and
     predicted from a second labeller (the CLIP zero-shot one) for Cohen's kappa.
+    ``adjustment``: the multiple-testing correction over every p-value of all the reports
+    together (a key of ``ADJUSTMENTS``). ``equivalence_margin``: the total variation distance
+    under which a composition counts as equivalent to its reference.
     """
+    if adjustment not in ADJUSTMENTS:
+        raise ConfigError(
+            f"unknown multiple-testing adjustment {adjustment!r}; use {list(ADJUSTMENTS)}"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in labels.columns]
     if missing:
         raise ConfigError(f"labelled artworks lack column(s) {missing}")
@@ -692,7 +1036,8 @@ def build_reports(
         boot_low, boot_high = proportion_bootstrap_intervals(
             codes, k, seed=seed, n_resamples=n_resamples
         )
-        entropy_low, entropy_high = entropy_interval(codes, k, seed=seed, n_resamples=n_resamples)
+        joint_low, joint_high = simultaneous_intervals(counts)
+        entropy_low, entropy_high = entropy_range(joint_low, joint_high)
         report = BiasReport(
             generator=generator,
             prompt=prompt,
@@ -708,12 +1053,14 @@ def build_reports(
                     float(high[i]),
                     float(boot_low[i]),
                     float(boot_high[i]),
+                    float(joint_low[i]),
+                    float(joint_high[i]),
                 )
                 for i, name in enumerate(classes)
             ],
             entropy=normalised_entropy(counts),
-            entropy_low=entropy_low,
-            entropy_high=entropy_high,
+            entropy_low=float(entropy_low),
+            entropy_high=float(entropy_high),
             vs_uniform=goodness_of_fit(counts, seed=seed),
         )
         if n < 10:
@@ -725,6 +1072,9 @@ def build_reports(
             name, composition = references[generator]
             report.reference_name = name
             report.vs_reference = goodness_of_fit(counts, composition, seed=seed)
+            report.vs_reference_distance = equivalence_to_reference(
+                counts, composition, margin=equivalence_margin
+            )
             for row, share in zip(report.rows, proportions(composition), strict=True):
                 row.reference_proportion = float(share)
         if prompt is not None:
@@ -751,6 +1101,7 @@ def build_reports(
             if test is not None and test.warning:
                 report.warnings.append(f"{name}: {test.warning}")
         reports.append(report)
+    adjust_reports(reports, adjustment)
     return reports
 
 
@@ -768,6 +1119,8 @@ def _add_baseline(report: BiasReport, counts: np.ndarray, baseline: np.ndarray |
     base_shares = proportions(baseline)
     for i, row in enumerate(report.rows):
         row.baseline_proportion = float(base_shares[i])
+        if counts[i] == 0 and baseline[i] == 0:
+            continue  # absent from both: no lift to speak of (None, not a smoothed guess)
         row.lift, row.lift_low, row.lift_high = ratio_interval(
             counts[i], counts.sum(), baseline[i], baseline.sum()
         )

@@ -14,8 +14,8 @@ def register(commands) -> None:
     parser.add_argument("--n", type=int, default=16, help="number of images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent draw")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=16, help="images generated at once")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="loader option, e.g. space=basis or num_inference_steps=10 (JSON values; repeatable)",
@@ -32,8 +32,8 @@ def register(commands) -> None:
     train.add_argument("--config", default=None, help="training config JSON (default: configs/ARCH-world.json)")
     train.add_argument("--size", type=int, default=None, help="image size, a power of two >= 32 (default 64)")
     train.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    train.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
     train.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
     train.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
@@ -49,8 +49,8 @@ def register(commands) -> None:
     ddpm.add_argument("--config", default=None, help="training config JSON (default: configs/ddpm-world.json)")
     ddpm.add_argument("--size", type=int, default=None, help="image size, a power of two (default 32)")
     ddpm.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
-    ddpm.add_argument("--seed", type=int, default=None)
-    ddpm.add_argument("--batch-size", type=int, default=None)
+    ddpm.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    ddpm.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
     ddpm.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
     ddpm.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
     ddpm.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")

@@ -13,7 +13,6 @@ A trained DCGAN is a folder: ``config.json`` (architecture + free-form metadata)
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,13 +20,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from data import saved_model
 from data.errors import CheckpointError, ConfigError
-from data.files import write_atomically
+from data.saved_model import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    load_state,
+    save_model,
+    weights_record,
+)
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -117,72 +120,37 @@ def save_dcgan(
     *,
     metadata: dict | None = None,
 ) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each atomically)."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (``data.saved_model``)."""
     tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
     if discriminator is not None:
         tensors |= {f"discriminator.{k}": v for k, v in discriminator.state_dict().items()}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     document = {"family": "dcgan", "architecture": asdict(config), "metadata": metadata or {}}
-    write_atomically(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p)))
-    write_atomically(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(document, indent=2) + "\n"))
-    return directory
+    return save_model(directory, document, tensors)
 
 
 def read_config(directory: str | Path) -> tuple[DCGANConfig, dict]:
     """The architecture and metadata recorded in a DCGAN folder."""
-    path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
-        raise CheckpointError(f"DCGAN folder {directory}: {CONFIG_NAME} is missing")
+    document = saved_model.read_config(directory, "DCGAN")
     try:
-        document = json.loads(path.read_text())
         names = {f.name for f in fields(DCGANConfig)}
         config = DCGANConfig(**{k: v for k, v in document["architecture"].items() if k in names})
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ConfigError) as error:
-        raise CheckpointError(f"DCGAN config {path} is unreadable: {error}") from error
+    except (KeyError, TypeError, AttributeError, ConfigError) as error:
+        raise CheckpointError(f"DCGAN config {Path(directory) / CONFIG_NAME} is unreadable: {error}") from error
     return config, document.get("metadata", {})
-
-
-def _load_part(module: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path) -> None:
-    """Load ``prefix.*`` tensors into ``module``, naming every missing or misshapen key."""
-    found = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    misshapen = [f"{k} {list(found[k].shape)} != {list(v.shape)}" for k, v in expected.items() if k in found and found[k].shape != v.shape]
-    if missing or unexpected or misshapen:
-        raise CheckpointError(
-            f"{path} does not fit the DCGAN in its config.json: "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {misshapen[:5]}"
-        )
-    module.load_state_dict(found)
 
 
 def load_dcgan(directory: str | Path) -> tuple[GeneratorNet, DiscriminatorNet | None, DCGANConfig]:
     """Networks from a DCGAN folder; the discriminator is None when none was saved."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"DCGAN folder {directory} does not exist")
+    directory = saved_model.require_folder(directory, "DCGAN")
     config, _ = read_config(directory)
     weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise CheckpointError(f"DCGAN folder {directory}: {WEIGHTS_NAME} is missing")
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {error}") from error
-    generator = GeneratorNet(config)
-    _load_part(generator, tensors, "generator.", weights)
+    tensors = saved_model.read_weights(directory, "DCGAN")
+    target = "the DCGAN in its config.json"
+    generator = load_state(GeneratorNet(config), tensors, str(weights), target=target, prefix="generator.")
     discriminator = None
     if any(k.startswith("discriminator.") for k in tensors):
         discriminator = DiscriminatorNet(config)
-        _load_part(discriminator, tensors, "discriminator.", weights)
+        load_state(discriminator, tensors, str(weights), target=target, prefix="discriminator.")
     return generator, discriminator, config
 
 
@@ -199,7 +167,6 @@ class DCGANGenerator(Generator):
         config: DCGANConfig,
         *,
         name: str = "dcgan",
-        weights_sha256: str | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
@@ -210,7 +177,6 @@ class DCGANGenerator(Generator):
         self.latent_space = LatentSpace((LatentBlock("z", (config.nz,), low=-4.0, high=4.0),))
         self.generator = generator
         self.discriminator = discriminator
-        self.weights_sha256 = weights_sha256
         self.to(self.device, self.dtype)
 
     def synthesize(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -230,23 +196,15 @@ class DCGANGenerator(Generator):
             images = images.mean(dim=1, keepdim=True)
         return self.discriminator(images)
 
-    def identity(self) -> dict:
-        return super().identity() | {"config": asdict(self.config), "weights_sha256": self.weights_sha256}
+    def settings(self) -> dict:
+        return {"config": asdict(self.config)}
 
 
 def load(path: str | Path, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, **options) -> DCGANGenerator:
     """The family loader: a DCGAN folder -> ``DCGANGenerator``."""
-    from data.weights.resolve import sha256_file
-
     if options:
         raise ConfigError(f"DCGAN takes no loader options, got {sorted(options)}")
     generator, discriminator, config = load_dcgan(path)
-    return DCGANGenerator(
-        generator,
-        discriminator,
-        config,
-        name=Path(path).resolve().name,
-        weights_sha256=sha256_file(Path(path) / WEIGHTS_NAME),
-        device=device,
-        dtype=dtype,
-    )
+    adapter = DCGANGenerator(generator, discriminator, config, name=Path(path).resolve().name, device=device, dtype=dtype)
+    adapter.weights = weights_record(Path(path) / WEIGHTS_NAME)
+    return adapter

@@ -11,6 +11,10 @@ Two search spaces over it:
   model's starting noise lives. K weights instead of C*H*W numbers keep the search small.
 
 ``num_inference_steps`` (default 20) trades fidelity for speed: each step is one UNet call.
+
+``identity()["weights"]`` records the UNet's weights file (``diffusion_pytorch_model``
+``.safetensors``, else ``.bin``, as diffusers picks them); a UNet saved in shards records the
+``unet`` folder with one digest over all shards (``data.saved_model.weights_record``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from data.saved_model import weights_record
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator
 
@@ -110,8 +115,8 @@ class DiffusionGenerator(Generator):
             self.basis = self.basis.to(self.device)
         return self
 
-    def identity(self) -> dict:
-        return super().identity() | {
+    def settings(self) -> dict:
+        return {
             "space": self.space,
             "n_var": self.latent_space.n_var,
             "num_inference_steps": self.num_inference_steps,
@@ -176,7 +181,7 @@ def load(
 ) -> DiffusionGenerator:
     """The family loader: a diffusers folder or hub id -> ``DiffusionGenerator``."""
     unet, scheduler = _load_unet_and_scheduler(path)
-    return DiffusionGenerator(
+    generator = DiffusionGenerator(
         unet,
         scheduler,
         name=Path(str(path)).name,
@@ -187,3 +192,33 @@ def load(
         device=device,
         dtype=dtype,
     )
+    generator.weights = _unet_weights(path)
+    return generator
+
+
+def _unet_weights(path: Path | str) -> dict:
+    """``{"path", "sha256"}`` of the UNet weights a folder (or a cached hub id) holds."""
+    folder = Path(path)
+    if not folder.is_dir():
+        folder = _hub_snapshot(str(path))
+        if folder is None:
+            return {"path": str(path), "sha256": None}
+    if (folder / "unet" / "config.json").is_file():
+        folder = folder / "unet"
+    for suffix in (".safetensors", ".bin"):  # diffusers' preference; variants (x.fp16.bin) left out
+        files = sorted(f for f in folder.glob(f"diffusion_pytorch_model*{suffix}") if f.name.count(".") == 1)
+        if len(files) == 1:
+            return weights_record(files[0])
+        if files:
+            return weights_record(folder, files)
+    return {"path": str(folder), "sha256": None}
+
+
+def _hub_snapshot(repo: str) -> Path | None:
+    """The Hugging Face cache folder of ``repo``, or None."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any miss: the weights are not identifiable here
+        return None

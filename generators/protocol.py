@@ -23,14 +23,17 @@ class RealismUnavailable(ArtbiasError):
 class Generator(ABC):
     """A pretrained image generator seen through its search space.
 
-    Subclasses set ``name``, ``family``, ``image_size`` and ``latent_space``, implement
-    ``synthesize`` and ``modules``, and override ``discriminate`` when a discriminator exists.
+    Subclasses set ``name``, ``family`` (the family's key in ``generators.registry``),
+    ``image_size`` and ``latent_space``, implement ``synthesize`` and ``modules``, and
+    override ``discriminate`` when a discriminator exists and ``settings`` when they have
+    settings worth recording. A family's ``load`` sets ``weights`` (see ``identity``).
     """
 
     name: str
     family: str
     image_size: int
     latent_space: LatentSpace
+    weights: dict | None = None  # {"path", "sha256"} of the weights, from data.saved_model.weights_record
 
     def __init__(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         self.device = torch.device(device)
@@ -50,9 +53,21 @@ class Generator(ABC):
         """Discriminator logits [B] for images in [-1, 1] (higher = more real)."""
         raise RealismUnavailable(f"generator {self.name!r} has no discriminator")
 
+    def settings(self) -> dict:
+        """The family's own settings recorded with results (configuration, sampling options)."""
+        return {}
+
     def identity(self) -> dict:
-        """Model identity recorded with results: name, family, config, weights hash."""
-        return {"name": self.name, "family": self.family, "image_size": self.image_size}
+        """The model as results record it: ``name``, ``family``, ``image_size`` and ``weights``
+        (``{"path", "sha256"}``, None values for weights of unknown origin) for every
+        family, then the family's ``settings``."""
+        common = {
+            "name": self.name,
+            "family": self.family,
+            "image_size": self.image_size,
+            "weights": dict(self.weights or {"path": None, "sha256": None}),
+        }
+        return common | {key: value for key, value in self.settings().items() if key not in common}
 
     # -- shared behaviour ---------------------------------------------------------------
     @property

@@ -57,6 +57,33 @@ def load_generator(spec: str, *, device: torch.device | str = "cpu", dtype: torc
     return generator
 
 
+def generator_problem(spec: str) -> str | None:
+    """Why ``spec`` names no generator (unknown catalogue name or family, missing path), or
+    None when it does; nothing is loaded."""
+    from pathlib import Path
+
+    from data.weights.catalog import find_entry, suggest
+
+    family, colon, path = spec.partition(":")
+    if colon:
+        if family not in FAMILY_MODULES:
+            return f"generator {spec!r}: unknown family {family!r} (families: {', '.join(FAMILY_MODULES)})"
+        if not path or not Path(path).expanduser().exists():
+            return f"generator {spec!r}: path {path!r} does not exist"
+        return None
+    entry = find_entry(spec)
+    if entry is None:
+        return f"unknown generator {spec!r}{suggest(spec, 'generator')}"
+    if entry.kind != "generator":
+        return f"generator {spec!r} is a {entry.kind} model, not a generator"
+    return None
+
+
+def weights_needed(spec: str) -> list[str]:
+    """Catalogue names whose weights loading ``spec`` needs (none for ``FAMILY:PATH``)."""
+    return [] if ":" in spec else [spec]
+
+
 def list_generators() -> list[str]:
     """Catalogue names of every generator (present on this machine or not)."""
     return [entry.name for entry in list_models("generator")]

@@ -37,7 +37,9 @@ class ClipModel:
         return int(getattr(self.tokenizer, "context_length", 77))
 
 
-def _from_open_clip(name: str, model_name: str, pretrained: str | None, device) -> ClipModel:
+def _from_open_clip(name: str, model_name: str, pretrained: str | None, device, preprocessing: dict | None = None) -> ClipModel:
+    """An open_clip model; its input preprocessing is ``preprocessing`` (a catalogue entry's)
+    when given, else what open_clip read with the weights (``preprocess_cfg``)."""
     import open_clip
 
     from data.weights.resolve import hub_offline_when_offline
@@ -55,8 +57,12 @@ def _from_open_clip(name: str, model_name: str, pretrained: str | None, device) 
             ) from None
         raise CheckpointError(f"CLIP {name!r}: {message.splitlines()[0]}") from None
     model.eval().requires_grad_(False)
-    cfg = model.visual.preprocess_cfg
+    cfg = preprocessing or model.visual.preprocess_cfg
     size = cfg["size"] if isinstance(cfg["size"], int) else int(cfg["size"][0])
+    takes = getattr(model.visual, "image_size", size)
+    takes = takes if isinstance(takes, int) else int(takes[0])
+    if size != takes:
+        raise CheckpointError(f"CLIP {name!r}: preprocessing size {size} but the network takes {takes} px images")
     return ClipModel(
         name=name,
         model=model,
@@ -93,8 +99,36 @@ def load_clip(name: str, *, device: torch.device | str = "cpu") -> ClipModel:
     return _from_catalog(name, device)
 
 
+def clip_problem(name: str) -> str | None:
+    """Why ``name`` names no CLIP model (the forms ``load_clip`` accepts), or None; nothing is loaded."""
+    from data.weights.catalog import find_entry, suggest
+
+    if not name or not name.strip():
+        return "CLIP name is empty"
+    path = Path(name.removeprefix("local-dir:")).expanduser()
+    if name.startswith("local-dir:") or path.is_dir():
+        return None if (path / "open_clip_config.json").is_file() else f"CLIP folder {path} has no open_clip_config.json"
+    if ":" in name:
+        file = name.split(":", 1)[1]
+        return None if Path(file).expanduser().is_file() else f"CLIP {name!r}: weights file {file} does not exist"
+    if "/" in name:
+        return None  # ARCH/TAG: an open_clip pretrained tag, resolved when loaded
+    entry = find_entry(name)
+    if entry is None:
+        return f"unknown CLIP {name!r}{suggest(name, 'clip')}"
+    return None if entry.kind == "clip" else f"CLIP {name!r} is a {entry.kind} model, not a CLIP model"
+
+
+def weights_needed(name: str) -> list[str]:
+    """Catalogue names whose weights loading ``name`` needs (none for folders, files, tags)."""
+    if name.startswith("local-dir:") or ":" in name or "/" in name or Path(name).expanduser().is_dir():
+        return []
+    return [name]
+
+
 def _from_catalog(name: str, device) -> ClipModel:
-    """Catalogue CLIPs (starter or published) resolve to an open_clip local-dir folder."""
+    """Catalogue CLIPs (starter or published) resolve to an open_clip local-dir folder; their
+    preprocessing is the catalogue entry's (it travels with the weights)."""
     from data.weights.catalog import get_entry
     from data.weights.resolve import resolve_weights
 
@@ -102,6 +136,6 @@ def _from_catalog(name: str, device) -> ClipModel:
     if entry.kind != "clip":
         raise ConfigError(f"{name!r} is a {entry.kind} model, not a CLIP model")
     folder = resolve_weights(entry)
-    clip = _from_open_clip(name, f"local-dir:{folder}", None, device)
+    clip = _from_open_clip(name, f"local-dir:{folder}", None, device, preprocessing=entry.preprocessing)
     clip.identity |= {"path": str(folder), "catalogue": name}
     return clip

@@ -22,6 +22,17 @@ from search.refine import refine
 from search.scorer import ClipScorer, Prompt
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One artwork a search offers: its role, image, latent and scores."""
+
+    role: str  # "chosen" (the answer), "top" (a runner-up) or "pareto" (another front member)
+    image: torch.Tensor  # [3, H, W] in [-1, 1]
+    latent: np.ndarray
+    similarity: float
+    realism: float | None  # None when the generator has no discriminator
+
+
 @dataclass
 class SearchResult:
     """What a search found, with everything needed to reproduce it."""
@@ -40,11 +51,28 @@ class SearchResult:
     top_latents: np.ndarray  # [k, n_var], best similarity first (the chosen one among them)
     top_similarities: np.ndarray
     top_images: torch.Tensor
+    top_realism: np.ndarray | None = None  # the discriminator's scores of top_images, when it has one
     front: dict | None = None  # nsga2: latents, similarity, realism of the whole Pareto front
     rule_satisfied: bool = True
     refine_history: list[float] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=versions)
+
+    def candidates(self) -> list[Candidate]:
+        """The chosen artwork, then the other runners-up (best similarity first), then the
+        other members of the Pareto front; each latent once."""
+        found = [Candidate("chosen", self.image, self.latent, self.similarity, self.realism)]
+        for i, (image, latent) in enumerate(zip(self.top_images, self.top_latents, strict=True)):
+            if not np.array_equal(np.asarray(latent, dtype=np.float32), self.latent):
+                realism = None if self.top_realism is None else float(self.top_realism[i])
+                found.append(Candidate("top", image, latent, float(self.top_similarities[i]), realism))
+        if self.front is not None:
+            front = self.front
+            for i, latent in enumerate(front["latents"]):
+                if i != int(front["chosen"]):
+                    found.append(Candidate("pareto", front["images"][i], latent,
+                                           float(front["similarity"][i]), float(front["realism"][i])))
+        return found
 
 
 class ProgressCallback(Callback):
@@ -125,6 +153,7 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
         image = generator.generate(torch.from_numpy(latent[None, :]))
         similarity = float(scorer.similarity(image, prompt)[0])
         realism = float(generator.realism(image)[0]) if generator.has_realism else None
+        top_realism = generator.realism(top_images).cpu().numpy() if generator.has_realism else None
         if front is not None:
             front["images"] = generator.generate(torch.from_numpy(np.asarray(front["latents"], dtype=np.float32))).cpu()
     finished = time.perf_counter()
@@ -132,6 +161,6 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
         prompt=prompt, generator=generator.identity(), clip=scorer.clip.identity, config=config, seed=seed,
         evaluations=problem.evaluations, history=callback.history, latent=latent, similarity=similarity,
         realism=realism, image=image[0].cpu(), top_latents=np.asarray(top_latents), top_similarities=top_similarities,
-        top_images=top_images.cpu(), front=front, rule_satisfied=rule_satisfied, refine_history=refine_history,
+        top_images=top_images.cpu(), top_realism=top_realism, front=front, rule_satisfied=rule_satisfied, refine_history=refine_history,
         timings={"search_s": searched - started, "refine_s": finished - searched, "total_s": finished - started},
     )

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+# Published-reference fixtures (made with the reference implementations; see each README).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 32,

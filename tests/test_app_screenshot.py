@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sample_gallery import SampleSpec, build_sample_gallery
 
-from gallery.app.sample_gallery import SampleSpec, build_sample_gallery
 from gallery.report_commands import streamlit_command
 
 CHROMIUM = next(

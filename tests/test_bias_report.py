@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_lock_held
+from sample_gallery import CLASSIFIER, ZERO_SHOT, SampleSpec, build_sample_gallery
 
-from gallery.app.sample_gallery import CLASSIFIER, ZERO_SHOT, SampleSpec, build_sample_gallery
 from gallery.bias import gallery_bias
 from gallery.cli import main
 

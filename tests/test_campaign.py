@@ -18,10 +18,12 @@ import torch
 
 import data.weights.resolve as resolve
 from data.errors import ConfigError, WeightsNotFoundError
-from gallery.campaign import cached_generator, plan_jobs, run_campaign
+from gallery.campaign import run_campaign
 from gallery.cli import main
 from gallery.config import CampaignConfig, apply_modifier, load_config, parse_config
 from gallery.images import image_files
+from gallery.jobs import cached_generator
+from gallery.planning import plan_jobs
 from gallery.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,6 +165,12 @@ def test_demo_campaign_is_valid_and_large_enough():
         landscape = [j for j in jobs if j.generator == generator and j.prompt == "a beautiful landscape"]
         assert len(landscape) >= 30
         assert sum(j.count for j in jobs if j.generator == generator and j.kind == "baseline") >= 200
+    # The headline prompt is paired with controls on the same seeds, in at least 3 replicates.
+    assert config.replicates >= 3
+    assert set(config.controls()["a beautiful landscape"]) == {"a landscape", "a dull landscape"}
+    for control in ("a landscape", "a dull landscape"):
+        seeds = {(j.generator, j.seed) for j in jobs if j.prompt == control}
+        assert seeds == {(j.generator, j.seed) for j in jobs if j.prompt == "a beautiful landscape"}
 
 
 def test_demo_runs_its_campaign_and_prints_the_bias_table(models, tmp_path, monkeypatch, capsys):

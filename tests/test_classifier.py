@@ -10,7 +10,7 @@ import torch
 
 from classifier.architectures import build_network, get_arch_config, list_archs
 from classifier.model import load_classifier
-from classifier.prediction import classify_files, predict
+from classifier.prediction import classify_files
 from classifier.pretrained import initial_weights
 from classifier.train import TrainConfig, train_classifier
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
@@ -87,12 +87,12 @@ def test_reloaded_classifier_predicts_the_same(trained, world):
     images, _ = _test_images(world)
     again = load_classifier(trained.path)
     assert again.classes == trained.classes and again.temperature == trained.temperature
-    assert torch.allclose(predict(again, images), predict(trained, images), atol=1e-6)
+    assert torch.allclose(again.predict(images), trained.predict(images), atol=1e-6)
 
 
 def test_predict_gives_calibrated_distributions_at_any_size(trained, world):
     images, _ = _test_images(world)
-    probabilities = predict(trained, images)
+    probabilities = trained.predict(images)
     assert probabilities.shape == (len(images), 6)
     assert torch.allclose(probabilities.sum(1), torch.ones(len(images)), atol=1e-5)
     # The temperature divides the logits, so it changes confidence but never the argmax.
@@ -101,7 +101,7 @@ def test_predict_gives_calibrated_distributions_at_any_size(trained, world):
     assert torch.allclose(probabilities, torch.softmax(logits / trained.temperature, 1), atol=1e-5)
     # Larger and non-square images are resized (antialiased) to the model's size.
     big = torch.nn.functional.interpolate(images, size=(96, 80), mode="bilinear")
-    assert predict(trained, big).argmax(1).eq(probabilities.argmax(1)).float().mean() >= 0.5
+    assert trained.predict(big).argmax(1).eq(probabilities.argmax(1)).float().mean() >= 0.5
 
 
 def test_wrong_class_count_is_a_clear_error(trained, tmp_path):

@@ -101,7 +101,7 @@ def test_corrupt_missing_and_misshapen_files_are_checkpoint_errors(saved, tmp_pa
     document = json.loads((folder / "config.json").read_text())
     document["architecture"]["ngf"] = 8
     (folder / "config.json").write_text(json.dumps(document))
-    with pytest.raises(CheckpointError, match="wrong shapes"):
+    with pytest.raises(CheckpointError, match="wrong shape"):
         load_dcgan(folder)
 
     (folder / "config.json").write_text("{not json")
@@ -109,7 +109,7 @@ def test_corrupt_missing_and_misshapen_files_are_checkpoint_errors(saved, tmp_pa
         load_dcgan(folder)
 
     (folder / "config.json").unlink()
-    with pytest.raises(CheckpointError, match="config.json is missing"):
+    with pytest.raises(CheckpointError, match="lacks config.json"):
         load_dcgan(folder)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_dcgan(tmp_path / "nowhere")
@@ -134,7 +134,8 @@ def test_adapter_is_deterministic_batch_consistent_and_differentiable(saved):
     scores = gen.realism(images)
     assert scores.shape == (8,) and torch.isfinite(scores).all()
     assert gen.identity()["config"]["nz"] == TINY["nz"]
-    assert len(gen.identity()["weights_sha256"]) == 64
+    assert gen.identity()["weights"]["path"] == str(folder / "model.safetensors")
+    assert len(gen.identity()["weights"]["sha256"]) == 64
 
 
 def test_family_loader_refuses_unknown_options(saved):

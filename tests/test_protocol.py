@@ -74,3 +74,16 @@ def test_realism_needs_a_discriminator():
     assert judged.has_realism
     scores = judged.realism(torch.zeros(5, 3, 4, 4), batch_size=2)
     assert scores.shape == (5,)
+
+
+def test_identity_has_the_common_keys_then_the_family_settings():
+    class Configured(LinearFamily):
+        def settings(self):
+            return {"depth": 2, "family": "not-toy"}  # a setting can never restate a common key
+
+    gen = Configured()
+    assert gen.identity() == {
+        "name": "toy", "family": "toy", "image_size": 4, "weights": {"path": None, "sha256": None}, "depth": 2,
+    }
+    gen.weights = {"path": "toy.safetensors", "sha256": "0" * 64}
+    assert gen.identity()["weights"] == {"path": "toy.safetensors", "sha256": "0" * 64}

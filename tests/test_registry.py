@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import FIXTURES
 
 from data.errors import ConfigError, WeightsNotFoundError
 from data.weights import resolve
@@ -80,10 +81,6 @@ def test_generate_command_writes_images_grid_and_manifest(tmp_path):
     assert main(["generate", "--generator", "dcgan-wrold", "--out", str(tmp_path / "c")]) == 2
 
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures is not beside the checkout")
 def test_published_names_load_from_the_cache_through_their_family(tmp_path):
     """The real-use path offline: files placed in the cache under the catalogue's names."""
     import shutil
@@ -95,15 +92,49 @@ def test_published_names_load_from_the_cache_through_their_family(tmp_path):
     church = get_entry("stylegan2-church")
     target = resolve.model_cache_dir(church) / church.files[0].name
     target.parent.mkdir(parents=True)
-    shutil.copy(SHARED / "stylegan2" / "tiny-tf-config-f.pkl", target)  # NVIDIA's TF-era format
+    shutil.copy(FIXTURES / "stylegan2" / "tiny-tf-config-f.pkl", target)  # NVIDIA's TF-era format
     gen = load_generator("stylegan2-church")
     assert gen.name == "stylegan2-church" and gen.image_size == 32
 
     folder = resolve.model_cache_dir(get_entry("biggan-deep-128"))
     folder.mkdir(parents=True)
-    shutil.copy(SHARED / "biggan" / "tiny_config.json", folder / "config.json")
-    torch.save(load_file(SHARED / "biggan" / "tiny_weights.safetensors"), folder / "pytorch_model.bin")
+    shutil.copy(FIXTURES / "biggan" / "tiny_config.json", folder / "config.json")
+    torch.save(load_file(FIXTURES / "biggan" / "tiny_weights.safetensors"), folder / "pytorch_model.bin")
     gen = load_generator("biggan-deep-128")
     assert gen.name == "biggan-deep-128"
     images = gen.generate(gen.latent_space.sample(2, torch.Generator().manual_seed(0)))
     assert images.shape == (2, 3, 32, 32)
+
+
+def test_every_family_records_its_identity_the_same_way(tmp_path):
+    """name, family (the registry's key), image_size and the weights file with its sha256."""
+    import shutil
+
+    from diffusers import UNet2DModel
+    from safetensors.torch import load_file, save_file
+
+    from data.saved_model import sha256_file
+
+    biggan = tmp_path / "biggan"
+    biggan.mkdir()
+    shutil.copy(FIXTURES / "biggan" / "tiny_config.json", biggan / "config.json")
+    save_file(load_file(FIXTURES / "biggan" / "tiny_weights.safetensors"), biggan / "model.safetensors")
+    torch.manual_seed(0)
+    UNet2DModel(sample_size=8, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+                down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                ).save_pretrained(tmp_path / "ddpm" / "unet")
+    pickle = FIXTURES / "stylegan2" / "tiny-tf-config-f.pkl"
+    weights = {
+        f"dcgan:{_save_tiny_dcgan(tmp_path / 'dcgan')}": tmp_path / "dcgan" / "model.safetensors",
+        f"stylegan2:{pickle}": pickle,
+        f"biggan:{biggan}": biggan / "model.safetensors",
+        f"diffusion:{tmp_path / 'ddpm'}": tmp_path / "ddpm" / "unet" / "diffusion_pytorch_model.safetensors",
+    }
+    assert {spec.partition(":")[0] for spec in weights} == set(FAMILY_MODULES)
+    for spec, file in weights.items():
+        generator = load_generator(spec, num_inference_steps=1) if spec.startswith("diffusion") else load_generator(spec)
+        identity = generator.identity()
+        assert list(identity)[:4] == ["name", "family", "image_size", "weights"], spec
+        assert identity["family"] == spec.partition(":")[0] == generator.family
+        assert identity["image_size"] == generator.image_size
+        assert identity["weights"] == {"path": str(file), "sha256": sha256_file(file)}, spec

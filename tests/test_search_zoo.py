@@ -19,18 +19,16 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def parts():
-    from classifier.prediction import load_model
+    from classifier.labellers import load_labeller
     from generators.registry import load_generator
 
     torch.set_num_threads(1)
-    return load_generator("biggan-world"), ClipScorer(load_clip("clip-world")), load_model("classifier-world")
+    return load_generator("biggan-world"), ClipScorer(load_clip("clip-world")), load_labeller("classifier-world")
 
 
 def label(classifier, images) -> np.ndarray:
-    from classifier.prediction import predict
-
     with torch.no_grad():
-        return np.array(classifier.classes)[predict(classifier, images).argmax(1).numpy()]
+        return np.array(classifier.classes)[classifier.predict(images).argmax(1).numpy()]
 
 
 def shares(generator, scorer, classifier, prompt: str, target: str, n_unguided: int) -> tuple[float, float]:

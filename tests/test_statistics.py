@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import optimize, stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import multinomial_proportions_confint, proportion_confint
 
 from data.errors import ConfigError
 from gallery import statistics as S
+from gallery.bias import GalleryBias, format_table, to_json
 
 Z95 = 1.959963984540054
 CLASSES = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
@@ -167,13 +172,279 @@ def test_wilson_intervals_cover_at_about_the_nominal_rate():
 def test_bootstrap_intervals_are_seeded_and_cover_the_estimate():
     rng = np.random.default_rng(3)
     codes = rng.choice(6, size=80, p=[0.4, 0.2, 0.1, 0.1, 0.1, 0.1])
-    first = S.entropy_interval(codes, 6, seed=5)
-    assert first == S.entropy_interval(codes, 6, seed=5)
-    estimate = S.normalised_entropy(np.bincount(codes, minlength=6))
-    assert first[0] < estimate <= first[1] + 0.02  # the entropy bootstrap is biased low
     low, high = S.proportion_bootstrap_intervals(codes, 6, seed=5)
+    again = S.proportion_bootstrap_intervals(codes, 6, seed=5)
+    assert np.array_equal(low, again[0]) and np.array_equal(high, again[1])
     shares = np.bincount(codes, minlength=6) / len(codes)
     assert np.all((low <= shares) & (shares <= high))
+
+
+# Truths for the coverage simulations: the uniform boundary where entropy is 1, a skewed mix
+# (the one the issue names), a very skewed one and one with classes that never occur.
+TRUTHS = {
+    "uniform": np.full(6, 1 / 6),
+    "skewed": np.array([0.35, 0.25, 0.15, 0.10, 0.10, 0.05]),
+    "very skewed": np.array([0.85, 0.03, 0.03, 0.03, 0.03, 0.03]),
+    "two classes": np.array([0.5, 0.5, 0.0, 0.0, 0.0, 0.0]),
+}
+REFERENCE = np.array([0.3, 0.2, 0.2, 0.1, 0.1, 0.1])
+SIMULATIONS = 300
+
+
+def _simulated_counts(truth, n, seed):
+    return np.random.default_rng(seed).multinomial(n, truth, size=SIMULATIONS)
+
+
+@pytest.mark.parametrize("truth", list(TRUTHS))
+@pytest.mark.parametrize("n", [14, 30, 60, 200])
+def test_entropy_interval_covers_the_true_entropy(truth, n):
+    counts = _simulated_counts(TRUTHS[truth], n, seed=n)
+    low, high = S.entropy_interval(counts)
+    entropy = S.normalised_entropy(TRUTHS[truth])
+    coverage = np.mean((low <= entropy + 1e-9) & (entropy <= high + 1e-9))
+    assert coverage >= 0.9, coverage  # nominal 95%; the percentile bootstrap gave 0% at uniform
+    # it always holds the plug-in estimate, and stays inside [0, 1]
+    estimates = np.array([S.normalised_entropy(c) for c in counts])
+    assert np.all((low <= estimates + 1e-9) & (estimates <= high + 1e-9))
+    assert np.all((0 <= low) & (high <= 1))
+
+
+@pytest.mark.parametrize("truth", list(TRUTHS))
+@pytest.mark.parametrize("n", [14, 60, 200])
+def test_simultaneous_intervals_cover_every_class_at_once(truth, n):
+    counts = _simulated_counts(TRUTHS[truth], n, seed=100 + n)
+    low, high = S.simultaneous_intervals(counts)
+    joint = np.mean(
+        np.all((low <= TRUTHS[truth] + 1e-12) & (TRUTHS[truth] <= high + 1e-12), axis=-1)
+    )
+    assert joint >= 0.9, joint
+    # they are statsmodels' Goodman intervals, and wider than the per-class Wilson ones
+    expected = multinomial_proportions_confint(counts[0], 0.05, method="goodman")
+    assert low[0] == pytest.approx(expected[:, 0]) and high[0] == pytest.approx(expected[:, 1])
+    wilson_low, wilson_high = S.wilson_intervals(counts[0])
+    assert np.all((low[0] <= wilson_low + 1e-12) & (wilson_high <= high[0] + 1e-12))
+
+
+@pytest.mark.parametrize("truth", ["uniform", "skewed", "very skewed"])
+@pytest.mark.parametrize("n", [14, 60, 200])
+def test_total_variation_interval_covers_the_true_distance(truth, n):
+    reference = REFERENCE if truth != "skewed" else TRUTHS["skewed"]  # includes distance 0
+    distance = S.total_variation(TRUTHS[truth], reference)
+    counts = _simulated_counts(TRUTHS[truth], n, seed=200 + n)
+    low, high = S.total_variation_range(*S.simultaneous_intervals(counts), reference)
+    coverage = np.mean((low <= distance + 1e-9) & (distance <= high + 1e-9))
+    assert coverage >= 0.9, coverage
+    estimates = S.total_variation(counts / n, reference)
+    assert np.all((low <= estimates + 1e-9) & (estimates <= high + 1e-9))
+
+
+def test_equivalence_test_keeps_its_level_at_the_margin_and_has_power_at_large_n():
+    at_margin = REFERENCE + np.array([0.10, -0.05, -0.05, 0, 0, 0])
+    assert S.total_variation(at_margin, REFERENCE) == pytest.approx(S.EQUIVALENCE_MARGIN)
+    _, high = S.total_variation_range(
+        *S.simultaneous_intervals(_simulated_counts(at_margin, 2000, seed=1)), REFERENCE
+    )
+    assert np.mean(high < S.EQUIVALENCE_MARGIN) <= 0.05  # a false "equivalent" at most 5%
+    _, high = S.total_variation_range(
+        *S.simultaneous_intervals(_simulated_counts(REFERENCE, 2000, seed=2)), REFERENCE
+    )
+    assert np.mean(high < S.EQUIVALENCE_MARGIN) > 0.9  # and the same composition is found so
+    result = S.equivalence_to_reference([600, 400, 400, 200, 200, 200], REFERENCE)
+    assert result.equivalent and result.high < result.margin == S.EQUIVALENCE_MARGIN
+    assert result.distance == pytest.approx(0.0, abs=1e-12) and result.low == 0.0
+    small = S.equivalence_to_reference([3, 2, 2, 1, 1, 1], REFERENCE)
+    assert small.equivalent is False and small.high > small.margin  # 10 artworks prove nothing
+
+
+def test_entropy_range_is_the_true_range_over_the_box():
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        low, high = S.simultaneous_intervals(
+            rng.multinomial(int(rng.integers(5, 80)), rng.dirichlet(np.ones(6)))
+        )
+        smallest, largest = S.entropy_range(low, high)
+        constraint = {"type": "eq", "fun": lambda p: p.sum() - 1}
+        bounds = list(zip(low, high, strict=True))
+
+        def entropy(p):
+            return S.normalised_entropy(np.clip(p, 1e-15, None))
+
+        found = optimize.minimize(
+            lambda p: -entropy(p),
+            (low + high) / 2 / ((low + high) / 2).sum(),
+            bounds=bounds,
+            constraints=[constraint],
+            method="SLSQP",
+        )
+        assert largest == pytest.approx(-found.fun, abs=1e-5)  # a concave maximum: found
+        for start in rng.dirichlet(np.ones(6), size=5):  # local minima are never below it
+            found = optimize.minimize(
+                entropy, start, bounds=bounds, constraints=[constraint], method="SLSQP"
+            )
+            if found.success and abs(found.x.sum() - 1) < 1e-6:
+                assert smallest <= found.fun + 1e-6
+        vertices, feasible = S._region_vertices(low, high)
+        assert smallest == pytest.approx(min(entropy(v) for v in vertices[feasible]))
+
+
+def test_total_variation_range_matches_linear_programming():
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        low, high = S.simultaneous_intervals(
+            rng.multinomial(int(rng.integers(5, 80)), rng.dirichlet(np.ones(6)))
+        )
+        reference = rng.dirichlet(np.ones(6))
+        smallest, largest = S.total_variation_range(low, high, reference)
+        # min TV: minimise sum(t)/2 with t >= |p - r| over the box and the simplex
+        k = 6
+        objective = np.r_[np.zeros(k), np.full(k, 0.5)]
+        upper = np.block([[np.eye(k), -np.eye(k)], [-np.eye(k), -np.eye(k)]])
+        result = optimize.linprog(
+            objective,
+            A_ub=upper,
+            b_ub=np.r_[reference, -reference],
+            A_eq=np.r_[np.ones(k), np.zeros(k)][None, :],
+            b_eq=[1],
+            bounds=list(zip(low, high, strict=True)) + [(0, None)] * k,
+        )
+        assert smallest == pytest.approx(result.fun, abs=1e-9)
+        # max TV: for each set S, maximise p(S) - r(S) (a linear programme); take the best
+        best = 0.0
+        for subset in range(1, 2**k):
+            members = np.array([(subset >> i) & 1 for i in range(k)], dtype=float)
+            result = optimize.linprog(
+                -members, A_eq=np.ones((1, k)), b_eq=[1], bounds=list(zip(low, high, strict=True))
+            )
+            best = max(best, -result.fun - members @ reference)
+        assert largest == pytest.approx(best, abs=1e-9)
+
+
+# -- multiplicity, lift, names, agreement ---------------------------------------------------
+def test_multiplicity_adjustment_is_statsmodels_multipletests():
+    p_values = [0.001, 0.04, 0.03, float("nan"), 0.2, 0.0]
+    finite = [p for p in p_values if not math.isnan(p)]
+    for method in ("holm", "fdr_bh"):
+        adjusted = S.adjust_p_values(p_values, method)
+        assert math.isnan(adjusted[3])
+        assert np.delete(adjusted, 3) == pytest.approx(multipletests(finite, method=method)[1])
+    with pytest.raises(ConfigError, match="bonferoni"):
+        S.adjust_p_values(p_values, "bonferoni")
+
+
+def _demo_frame(seed=4):
+    rng = np.random.default_rng(seed)
+    return pd.concat(
+        [
+            _labels(rng, "g1", None, [0.0, 0.3, 0.3, 0.2, 0.2, 0.0], 120),
+            _labels(rng, "g1", "a calm sea", [0.0, 0.02, 0.02, 0.06, 0.9, 0.0], 60),
+            _labels(rng, "g2", None, [0.3, 0.3, 0.1, 0.1, 0.1, 0.1], 40),
+            _labels(rng, "g2", "a calm sea", [0.3, 0.3, 0.1, 0.1, 0.1, 0.1], 8),
+        ]
+    )
+
+
+def test_reports_adjust_every_p_value_as_one_family():
+    frame = _demo_frame()
+    for method, name in S.ADJUSTMENTS.items():
+        reports = S.build_reports(
+            frame,
+            CLASSES,
+            labeller="clf",
+            references={"g1": ("training", [1] * 6)},
+            n_resamples=200,
+            adjustment=method,
+        )
+        tests = [getattr(r, f) for r in reports for f in S.TEST_FIELDS if getattr(r, f) is not None]
+        tests = [t for t in tests if not math.isnan(t.p_value)]
+        expected = multipletests([t.p_value for t in tests], method=method)[1]
+        assert [t.p_adjusted for t in tests] == pytest.approx(expected)
+        assert all(t.adjustment == f"{name} over {len(tests)} tests" for t in tests)
+        assert all(t.p_adjusted >= t.p_value for t in tests)
+    with pytest.raises(ConfigError, match="adjustment"):
+        S.build_reports(frame, CLASSES, labeller="clf", adjustment="none")
+
+
+def test_lift_is_undefined_for_a_class_absent_from_both_samples():
+    assert all(math.isnan(v) for v in S.ratio_interval(0, 14, 0, 30))
+    reports = S.build_reports(_demo_frame(), CLASSES, labeller="clf", n_resamples=200)
+    sea = next(r for r in reports if r.generator == "g1" and r.prompt == "a calm sea")
+    rows = {row.name: row for row in sea.rows}
+    for name in ("buildings", "street"):  # in neither the prompt's artworks nor the baseline
+        assert rows[name].count == 0 and rows[name].baseline_proportion == 0
+        assert (
+            rows[name].lift is None and rows[name].lift_low is None and rows[name].lift_high is None
+        )
+    assert rows["sea"].lift > 1 and rows["sea"].lift_low > 1
+
+
+def test_every_test_is_named_as_computed():
+    large = S.goodness_of_fit([30, 20, 10])
+    assert large.method == "G-test (chi-square approximation)"
+    assert large.statistic == pytest.approx(
+        stats.power_divergence([30, 20, 10], lambda_="log-likelihood").statistic
+    )
+    a, b = [3, 1, 0], [1, 2, 1]
+    small = S.homogeneity_test(a, b, seed=1)
+    assert small.method.startswith("Pearson chi-square (Monte-Carlo")
+    table = np.array([a, b], dtype=float)
+    expected = stats.contingency.expected_freq(table)
+    assert small.statistic == pytest.approx(((table - expected) ** 2 / expected).sum())
+    big = S.homogeneity_test([10, 20], [30, 40])
+    assert big.method == "G-test (chi-square approximation)"
+    assert big.statistic == pytest.approx(
+        stats.chi2_contingency(
+            [[10, 20], [30, 40]], correction=False, lambda_="log-likelihood"
+        ).statistic
+    )
+    assert S.goodness_of_fit([3, 1, 0, 0, 0, 0], seed=1).method.startswith("G-test (Monte-Carlo")
+    # the table prints each test's own method, keyed by a letter after its p-value
+    reports = S.build_reports(
+        _demo_frame(),
+        CLASSES,
+        labeller="clf",
+        references={"g1": ("training", [1] * 6)},
+        n_resamples=200,
+    )
+    text = format_table(GalleryBias("demo", "clf", None, CLASSES, reports))
+    methods = {getattr(r, f).method for r in reports for f in S.TEST_FIELDS if getattr(r, f)}
+    methods.discard("none")
+    assert any(m.startswith("Pearson") for m in methods) and any(
+        m.startswith("G-test") for m in methods
+    )
+    for method in methods:
+        assert f" = {method}" in text
+    assert "adjusted by Holm" in text and "G-test vs uniform" not in text
+
+
+def test_kappa_prevalence_paradox_at_13_of_14():
+    classifier = ["sea"] * 14
+    clip = ["sea"] * 13 + ["glacier"]
+    result = S.agreement(classifier, clip, CLASSES)
+    assert result.n == 14 and result.observed_agreement == pytest.approx(13 / 14)
+    assert result.kappa == pytest.approx(0.0)  # chance agreement is 13/14 too
+    assert math.isnan(result.low) and math.isnan(result.high)  # not a [0, 0] "certainty"
+    k = len(CLASSES)
+    assert result.n_classes == k
+    assert result.pabak == pytest.approx((k * 13 / 14 - 1) / (k - 1))
+    low, high = proportion_confint(13, 14, alpha=0.05, method="wilson")
+    assert (result.agreement_low, result.agreement_high) == pytest.approx((low, high))
+    assert result.pabak_low == pytest.approx((k * low - 1) / (k - 1))
+    assert result.pabak_high == pytest.approx((k * high - 1) / (k - 1))
+    assert result.pabak_low < result.pabak < result.pabak_high and result.pabak > 0.8
+
+
+@pytest.mark.parametrize("n", [14, 30, 100])
+def test_pabak_interval_covers_by_simulation(n):
+    rng = np.random.default_rng(n)
+    k, p_agree = len(CLASSES), 0.9
+    pabak = (k * p_agree - 1) / (k - 1)
+    covered = []
+    for _ in range(200):
+        agree = rng.random(n) < p_agree
+        other = np.where(agree, 4, rng.integers(0, 4, n))  # disagreements spread over classes
+        result = S.agreement(["sea"] * n, [CLASSES[i] for i in other], CLASSES)
+        covered.append(result.pabak_low <= pabak <= result.pabak_high)
+    assert np.mean(covered) >= 0.9
 
 
 # -- BBSE --------------------------------------------------------------------------------------
@@ -288,8 +559,33 @@ def test_build_reports_measures_each_generator_and_prompt():
     assert sea.entropy < by_key[("g1", None)].entropy
     assert by_key[("g2", "a calm sea")].vs_reference is None  # no reference given for g2
     assert 0 <= sea.low_confidence_share <= 1
+    distance = sea.vs_reference_distance
+    assert distance.low <= distance.distance <= distance.high and distance.equivalent is False
+    for row in sea.rows:
+        assert row.simultaneous_low <= row.wilson_low and row.wilson_high <= row.simultaneous_high
+    assert sea.entropy_low <= sea.entropy <= sea.entropy_high
+    assert sea.kappa.pabak == pytest.approx(1.0) and sea.kappa.observed_agreement == 1.0
     summary = S.summary_frame(reports)
-    assert len(summary) == 3 and {"uniform_p", "baseline_p", "kappa"} <= set(summary.columns)
+    assert len(summary) == 3 and {
+        "uniform_p",
+        "uniform_p_adjusted",
+        "baseline_p",
+        "kappa",
+        "agreement",
+        "pabak",
+        "tv_reference",
+        "tv_equivalent",
+    } <= set(summary.columns)
+    document = json.loads(to_json(GalleryBias("demo", "clf", "clip:x", CLASSES, reports)))
+    assert document["multiplicity"]["method"] == "Holm"
+    assert document["equivalence"]["margin"] == S.EQUIVALENCE_MARGIN
+    got = next(r for r in document["reports"] if r["generator"] == "g1" and r["prompt"])
+    assert got["vs_uniform"]["p_adjusted"] >= got["vs_uniform"]["p_value"]
+    assert got["vs_uniform"]["adjustment"].startswith("Holm over")
+    assert {"distance", "low", "high", "margin", "equivalent"} <= set(got["vs_reference_distance"])
+    assert {"simultaneous_low", "simultaneous_high"} <= set(got["rows"][0])
+    assert {"entropy_low", "entropy_high", "entropy_method"} <= set(got)
+    assert {"kappa", "observed_agreement", "pabak", "pabak_low", "pabak_high"} <= set(got["kappa"])
 
 
 def test_reports_warn_about_small_samples_and_missing_baselines():

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet
 import pytest
 import torch
 from PIL import Image
@@ -25,8 +29,13 @@ def tables_of(store: Store) -> set[str]:
 
 def add_run(store: Store, run_id: str, *, generator="gen-a", prompt="a calm sea", kind="search",
             artworks=2, labels=("sea", "forest")) -> None:
-    """Rows for one run, written the way a campaign writes them (one transaction)."""
+    """Rows for one run, written the way a campaign writes them (images first, then one
+    transaction)."""
     now = utc_now()
+    for i in range(artworks):
+        image = store.root / f"images/{run_id}{i}.png"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        image.write_bytes(f"png of {run_id}:{i}".encode())
     with store.write() as con:
         con.execute("INSERT INTO runs (run_id, campaign_id, kind, generator, prompt, modifier, seed,"
                     " algorithm, status) VALUES (?, 'c', ?, ?, ?, '', 0, 'ga', 'done')",
@@ -167,16 +176,162 @@ def test_export_writes_every_table_with_its_rows(store, tmp_path, fmt):
     add_run(store, "r1")
     add_run(store, "b1", kind="baseline", prompt=None, artworks=3)
     out = tmp_path / "export"
-    written = export_gallery(store.root, out, fmt)
-    assert sorted(p.name for p in written) == sorted([f"{t}.{fmt}" for t in TABLES] + ["README.md"])
+    summary = export_gallery(store.root, out, fmt)
+    assert summary.rows["artworks"] == 5 and summary.images == 5
+    files = {p.name for p in out.iterdir()}
+    assert files == {f"{t}.{fmt}" for t in TABLES} | {"README.md", "export.json", "images"}
     for table in TABLES:
         expected = store.read(f"SELECT count(*) AS n FROM {table}")["n"].iloc[0]
         frame = pd.read_parquet(out / f"{table}.{fmt}") if fmt == "parquet" else pd.read_csv(out / f"{table}.{fmt}")
         assert len(frame) == expected
         assert list(frame.columns) == list(store.read(f"SELECT * FROM {table} LIMIT 0").columns)
     readme = (out / "README.md").read_text()
-    assert "## artworks" in readme and "image_sha256" in readme and "(5 rows)" in readme
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert "### artworks (5 rows)" in readme and "image_sha256" in readme
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
+def test_export_is_self_contained_with_a_dataset_card(store, tmp_path):
+    from gallery.store import COLUMN_DOCS
+
+    add_run(store, "r1")
+    add_run(store, "b1", kind="baseline", prompt=None, artworks=3)
+    out = export_gallery(store.root, tmp_path / "export").out
+    shutil.move(out, tmp_path / "moved")  # relative paths: the folder works wherever it goes
+    moved = tmp_path / "moved"
+    artworks = pd.read_parquet(moved / "artworks.parquet")
+    originals = store.read("SELECT artwork_id, image_path FROM artworks").set_index("artwork_id")["image_path"]
+    for row in artworks.itertuples():
+        assert not Path(row.image_path).is_absolute() and row.image_path.startswith("images/")
+        copy = moved / row.image_path
+        assert copy.is_file() and copy.read_bytes() == (store.root / originals[row.artwork_id]).read_bytes()
+    assert pyarrow.parquet.read_table(moved / "runs.parquet").num_rows == 2
+    card = (moved / "README.md").read_text()
+    for table, columns in COLUMN_DOCS.items():
+        assert f"### {table} (" in card
+        for column, meaning in columns.items():
+            assert f"| {column} | " in card and meaning in card, (table, column)
+    assert "How it was made" in card and "one read transaction" in card and 'pd.read_parquet("artworks.parquet")' in card
+    made = json.loads((moved / "export.json").read_text())
+    assert made["rows"]["artworks"] == 5 and made["images"] == 5 and made["format"] == "parquet"
+
+
+def test_export_is_one_snapshot_while_a_campaign_writes(store, tmp_path):
+    """Another process appends runs (images, then one transaction each) while we export:
+    every export is consistent, where reading table by table would not be."""
+    writer = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from gallery.store import Store, utc_now
+        store = Store({str(store.root)!r})
+        stop = Path({str(tmp_path / "stop")!r})
+        i = 0
+        while not stop.exists() and i < 5000:
+            run_id = f"w{{i}}"
+            for k in range(2):
+                (store.root / "images" / f"{{run_id}}{{k}}.png").write_bytes(b"png")
+            with store.write() as con:
+                con.execute("INSERT INTO runs (run_id, campaign_id, kind, status) VALUES (?, 'c', 'search', 'done')", [run_id])
+                for k in range(2):
+                    con.execute("INSERT INTO artworks (artwork_id, run_id, role, rank, image_path) VALUES (?, ?, 'top', ?, ?)",
+                                [f"{{run_id}}:{{k}}", run_id, k, f"images/{{run_id}}{{k}}.png"])
+                    con.execute("INSERT INTO labels VALUES (?, 'clf', 'sea', 0.9, '{{}}')", [f"{{run_id}}:{{k}}"])
+            if i == 0:
+                print("writing", flush=True)
+            i += 1
+            time.sleep(0.002)
+    """)
+    add_run(store, "r0")
+    process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    counts = []
+    try:
+        assert process.stdout.readline().strip() == "writing"
+        for attempt in range(4):
+            if counts:  # let the writer add runs between exports (however slow this machine is)
+                deadline = time.monotonic() + 20
+                while len(store.runs()) <= counts[-1] and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            out = export_gallery(store.root, tmp_path / f"export{attempt}").out
+            runs = pd.read_parquet(out / "runs.parquet")
+            artworks = pd.read_parquet(out / "artworks.parquet")
+            labels = pd.read_parquet(out / "labels.parquet")
+            assert set(artworks["run_id"]) <= set(runs["run_id"])
+            assert set(labels["artwork_id"]) <= set(artworks["artwork_id"])
+            assert (artworks.groupby("run_id").size() == 2).all()  # every run whole
+            assert set(runs["run_id"]) == set(artworks["run_id"])
+            assert all((out / path).is_file() for path in artworks["image_path"])
+            counts.append(len(runs))
+    finally:
+        (tmp_path / "stop").touch()
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    assert counts[-1] > counts[0], "the writer wrote nothing while we exported: the test proved nothing"
+
+
+def test_a_failed_export_leaves_nothing_and_keeps_an_earlier_one(store, tmp_path, monkeypatch):
+    import gallery.store.export as export
+
+    add_run(store, "r1")
+    out = tmp_path / "export"
+
+    def broken(*args):
+        raise RuntimeError("disk full half-way")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(export, "dataset_card", broken)  # after the tables and images are written
+        with pytest.raises(RuntimeError, match="half-way"):
+            export_gallery(store.root, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gallery"]  # no folder, no staging
+
+    export_gallery(store.root, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    add_run(store, "r2")
+    with monkeypatch.context() as patch:
+        patch.setattr(export, "dataset_card", broken)
+        with pytest.raises(RuntimeError):
+            export_gallery(store.root, out, force=True)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "gallery"]
+
+
+def test_export_replaces_only_an_earlier_export_and_only_with_force(store, tmp_path):
+    add_run(store, "r1")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    for force in (False, True):
+        with pytest.raises(GalleryError, match="not empty" if not force else "not an artbias export"):
+            export_gallery(store.root, mine, force=force)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(GalleryError, match="not a folder"):
+        export_gallery(store.root, tmp_path / "a-file", force=True)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export_gallery(store.root, empty)  # an empty folder is fine
+    with pytest.raises(GalleryError, match="--force"):
+        export_gallery(store.root, empty)
+    add_run(store, "r2")
+    (empty / "stale.txt").write_text("from the earlier export")
+    assert export_gallery(store.root, empty, force=True).rows["runs"] == 2
+    assert not (empty / "stale.txt").exists() and len(pd.read_parquet(empty / "runs.parquet")) == 2
+
+
+def test_a_gallery_from_a_newer_artbias_is_not_exported(store, tmp_path):
+    add_run(store, "r1")
+    with store.write() as con:
+        con.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION + 1, utc_now()])
+    with pytest.raises(GalleryError, match="newer"):
+        export_gallery(store.root, tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+
+
+def test_an_artwork_without_its_image_is_not_exported(store, tmp_path):
+    add_run(store, "r1")
+    (store.root / "images" / "r11.png").unlink()
+    with pytest.raises(GalleryError, match="missing"):
+        export_gallery(store.root, tmp_path / "export")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gallery"]
 
 
 def test_export_of_a_missing_gallery_or_bad_format_is_an_error(store, tmp_path):
@@ -184,3 +339,65 @@ def test_export_of_a_missing_gallery_or_bad_format_is_an_error(store, tmp_path):
         export_gallery(tmp_path / "nowhere", tmp_path / "out")
     with pytest.raises(GalleryError, match="format"):
         export_gallery(store.root, tmp_path / "out", "xlsx")
+
+
+# -- the write API ------------------------------------------------------------------------------
+def _records(run_id: str, *, status="done", artworks=2):
+    from gallery.store.records import ArtworkRecord, LabellerRecord, LabelRecord, RunRecord
+
+    now = utc_now()
+    run = RunRecord(run_id, "c", "search", "gen-a", "a calm sea", "", "a calm sea", 3, "ga",
+                    {"pop_size": 4}, "clip-world", status, now, now, 1.5,
+                    generator_identity={"name": "gen-a", "weights": {"sha256": "ab"}},
+                    versions={"torch": "x"}, evaluations=12, history=[0.1, 0.2])
+    arts = [ArtworkRecord(f"{run_id}:{i}", run_id, "chosen" if i == 0 else "top", i, f"{i}" * 64,
+                          f"images/{i}.png", 0.2 - i / 100, None, [0.5, -1.0], now) for i in range(artworks)]
+    labels = [LabelRecord(a.artwork_id, "clf", "sea", 0.75, {"sea": 0.75, "forest": 0.25}) for a in arts]
+    labellers = [LabellerRecord("clf", ["forest", "sea"], [[3, 1], [0, 4]], {"kind": "classifier"})]
+    return run, arts, labels, labellers
+
+
+def test_record_run_writes_every_field_by_name(store):
+    from gallery.store.writes import record_run
+
+    run, arts, labels, labellers = _records("r1")
+    record_run(store, run, arts, labels, labellers)
+    row = store.runs().iloc[0]
+    assert (row["run_id"], row["kind"], row["seed"], row["clip"], row["evaluations"]) == ("r1", "search", 3, "clip-world", 12)
+    assert json.loads(row.settings_json) == {"pop_size": 4}
+    assert json.loads(row.generator_identity_json)["weights"] == {"sha256": "ab"}
+    assert json.loads(row.history_json) == [0.1, 0.2]
+    assert row.duration_s == 1.5
+    found = store.artworks(labeller="clf")
+    assert found["artwork_id"].tolist() == ["r1:0", "r1:1"]
+    assert json.loads(found["latent_json"].iloc[0]) == [0.5, -1.0]
+    assert found["realism"].isna().all() and found["predicted"].tolist() == ["sea", "sea"]
+    assert store.labellers()["clf"] == {"classes": ["forest", "sea"], "confusion": [[3, 1], [0, 4]],
+                                        "identity": {"kind": "classifier"}}
+
+
+def test_record_run_replaces_a_run_whole(store):
+    from gallery.store.writes import record_run
+
+    record_run(store, *_records("r1", status="failed", artworks=3))
+    record_run(store, *_records("r1", artworks=1))
+    assert store.runs()["status"].tolist() == ["done"]
+    assert store.artworks()["artwork_id"].tolist() == ["r1:0"]
+    assert len(store.read("SELECT * FROM labels")) == 1
+
+
+def test_upsert_campaign_keeps_its_start_and_deletes_unplanned_runs(store):
+    from gallery.store.records import CampaignRecord
+    from gallery.store.writes import record_run, upsert_campaign
+
+    first = utc_now()
+    upsert_campaign(store, CampaignRecord("c", "one", {"a": 1}, first))
+    for run_id in ("keep", "drop"):
+        record_run(store, *_records(run_id))
+    upsert_campaign(store, CampaignRecord("c", "renamed", {"a": 2}, utc_now()), delete_runs=["drop"])
+    campaign = store.campaigns().iloc[0]
+    assert campaign["name"] == "renamed" and json.loads(campaign["config_json"]) == {"a": 2}
+    assert campaign["created_at"] == pd.Timestamp(first)
+    assert store.runs()["run_id"].tolist() == ["keep"]
+    assert set(store.artworks()["run_id"]) == {"keep"}
+    assert set(store.read("SELECT artwork_id FROM labels")["artwork_id"]) == {"keep:0", "keep:1"}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+import conftest
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,9 +20,8 @@ from generators.stylegan2 import (
     save_stylegan2,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stylegan2"
+FIXTURES = conftest.FIXTURES / "stylegan2"
 FORMATS = ["tiny-network-snapshot.pkl", "tiny-tf-config-f.pkl"]
-needs_fixtures = pytest.mark.skipif(not (FIXTURES / FORMATS[0]).is_file(), reason="StyleGAN2 fixtures not present")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,6 @@ def _tiny(c_dim: int = 0, resolution: int = 16, **synthesis) -> dict[str, torch.
 # -- reference parity ---------------------------------------------------------------------
 
 
-@needs_fixtures
 @pytest.mark.parametrize("fused", [None, True])
 def test_mapping_synthesis_and_d_reproduce_reference(networks, cases, fused):
     meta, ref = cases
@@ -70,7 +68,6 @@ def test_mapping_synthesis_and_d_reproduce_reference(networks, cases, fused):
             torch.testing.assert_close(logits, ref[f"D_logits_on_G_ema_psi_{case['truncation_psi']}"], atol=tol, rtol=0)
 
 
-@needs_fixtures
 def test_non_ema_generator_reproduces_reference_and_differs_from_ema(networks, cases):
     meta, ref = cases
     with torch.no_grad():
@@ -80,7 +77,6 @@ def test_non_ema_generator_reproduces_reference_and_differs_from_ema(networks, c
     assert (img - ema).abs().max() > 1e-2
 
 
-@needs_fixtures
 def test_every_reference_tensor_name_and_shape_is_present(networks):
     layout = json.loads((FIXTURES / "tiny_state_layout.json").read_text())
     for key in ("G_ema", "D"):
@@ -89,7 +85,6 @@ def test_every_reference_tensor_name_and_shape_is_present(networks):
     assert all(not net.training for net in networks.values())
 
 
-@needs_fixtures
 def test_noise_modes(snapshot_networks, cases):
     _, ref = cases
     G = snapshot_networks["G_ema"]
@@ -105,7 +100,6 @@ def test_noise_modes(snapshot_networks, cases):
         G.synthesis(ws, noise_mode="fresh")
 
 
-@needs_fixtures
 def test_truncation_psi_and_cutoff(snapshot_networks, cases):
     _, ref = cases
     mapping = snapshot_networks["G_ema"].mapping
@@ -183,7 +177,6 @@ def test_save_and_load_directory_round_trip(tmp_path):
         torch.testing.assert_close(loaded["D"](img, c), nets["D"](img, c), atol=0, rtol=0)
 
 
-@needs_fixtures
 def test_fixture_networks_round_trip_through_directory(snapshot_networks, cases, tmp_path):
     meta, ref = cases
     save_stylegan2(snapshot_networks, tmp_path)
@@ -225,7 +218,6 @@ def adapter():
     return load(FIXTURES / FORMATS[0])
 
 
-@needs_fixtures
 def test_same_latent_same_image_and_different_latents_differ(adapter):
     latents = adapter.latent_space.sample(8, torch.Generator().manual_seed(3))
     first, second = adapter.generate(latents), adapter.generate(latents.clone())
@@ -234,7 +226,6 @@ def test_same_latent_same_image_and_different_latents_differ(adapter):
     assert (first[0] - first[1]).abs().mean() > 1e-3
 
 
-@needs_fixtures
 def test_batch_of_one_equals_its_row_in_a_batch(adapter):
     latents = adapter.latent_space.sample(8, torch.Generator().manual_seed(4))
     batch = adapter.generate(latents, batch_size=8)
@@ -243,14 +234,12 @@ def test_batch_of_one_equals_its_row_in_a_batch(adapter):
     torch.testing.assert_close(adapter.generate(latents, batch_size=3), batch, atol=1e-5, rtol=0)
 
 
-@needs_fixtures
 def test_adapter_uses_g_ema_with_truncation(adapter, cases):
     meta, ref = cases
     images = adapter.generate(ref["z"])
     torch.testing.assert_close(images, ref["image_psi_0.7_noise_const"].clamp(-1, 1), atol=meta["tolerance_abs"], rtol=0)
 
 
-@needs_fixtures
 def test_gradients_flow_to_latents(adapter):
     latents = adapter.latent_space.sample(2, torch.Generator().manual_seed(5)).requires_grad_(True)
     adapter.generate(latents, grad=True).square().mean().backward()
@@ -260,7 +249,6 @@ def test_gradients_flow_to_latents(adapter):
         assert not adapter.generate(latents.detach()).requires_grad
 
 
-@needs_fixtures
 @pytest.mark.parametrize("space,shape", [("w", (32,)), ("w+", (8, 32))])
 def test_w_spaces(space, shape):
     gen = load(FIXTURES / FORMATS[1], space=space)
@@ -280,7 +268,6 @@ def test_w_spaces(space, shape):
     torch.testing.assert_close(gen.from_w(gen.to_w(u)), u, atol=1e-5, rtol=1e-5)
 
 
-@needs_fixtures
 def test_realism_uses_the_discriminator(adapter, cases):
     meta, ref = cases
     scores = adapter.realism(ref["image_psi_1.0_noise_const"])
@@ -296,7 +283,7 @@ def test_conditional_adapter_fixes_the_class(tmp_path):
     images = [g.generate(latents) for g in gens]
     assert images[0].shape == (2, 3, 16, 16) and not torch.allclose(images[0], images[1])
     assert gens[0].realism(images[0]).shape == (2,)
-    assert gens[1].identity()["class_index"] == 1 and len(gens[1].identity()["source"]["sha256"]) == 64
+    assert gens[1].identity()["class_index"] == 1 and len(gens[1].identity()["weights"]["sha256"]) == 64
     with pytest.raises(ConfigError, match="class_index"):
         load(tmp_path, class_index=3)
 

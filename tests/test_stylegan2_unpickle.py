@@ -10,6 +10,7 @@ import sys
 import types
 from pathlib import Path
 
+import conftest
 import pytest
 import torch
 
@@ -22,11 +23,9 @@ from generators.stylegan2.unpickle import (
     safe_loads,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stylegan2"
+FIXTURES = conftest.FIXTURES / "stylegan2"
 SNAPSHOT = FIXTURES / "tiny-network-snapshot.pkl"
 TF_PICKLE = FIXTURES / "tiny-tf-config-f.pkl"
-
-pytestmark = pytest.mark.skipif(not SNAPSHOT.is_file(), reason="StyleGAN2 fixtures not present")
 
 
 class _Reduces:

@@ -1,5 +1,6 @@
 """Model catalogue, weights resolution (path > cache > zoo > download) and ``artbias models``."""
 
+import copy
 import hashlib
 import json
 import re
@@ -28,14 +29,41 @@ def _entry(name="toy-model", payload=b"weights", sha256="auto", **changes):
 
 
 # -- the catalogue -------------------------------------------------------------------------
-def test_catalogue_entries_have_every_field_and_honest_hashes():
-    raw = json.loads(catalog.CATALOG_PATH.read_text())["models"]
-    assert len(raw) == len(list_models())
-    for item in raw:
-        assert set(catalog.REQUIRED_FIELDS) <= set(item), item["name"]
-        for spec in item["source"].get("files", []):
-            assert "sha256" in spec and "size" in spec, item["name"]
-            assert spec["sha256"] is None or re.fullmatch(r"[0-9a-f]{64}", spec["sha256"])
+REAL_ZOO = catalog.CATALOG_PATH.parents[1] / "zoo"
+
+
+@pytest.fixture
+def edit_catalogue(tmp_path, monkeypatch):
+    """``edit(name, change)``: from now on the catalogue is a copy whose entry ``name`` went
+    through ``change(raw_entry_dict)``."""
+    raw = json.loads(catalog.CATALOG_PATH.read_text())
+
+    def edit(name, change):
+        document = copy.deepcopy(raw)
+        change(next(m for m in document["models"] if m["name"] == name))
+        path = tmp_path / f"catalog-{len(list(tmp_path.glob('catalog-*')))}.json"
+        path.write_text(json.dumps(document))
+        monkeypatch.setattr(catalog, "CATALOG_PATH", path)
+        catalog._catalogue.cache_clear()
+
+    catalog._catalogue.cache_clear()
+    yield edit
+    catalog._catalogue.cache_clear()
+
+
+def test_every_file_carries_a_full_sha256_or_says_why_not():
+    assert len(json.loads(catalog.CATALOG_PATH.read_text())["models"]) == len(list_models())
+    for entry in list_models():
+        for spec in entry.files:
+            if spec.sha256 is None:
+                assert spec.sha256_unknown and spec.sha256_unknown.strip(), (entry.name, spec.name)
+            else:
+                assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256), (entry.name, spec.name)
+            named = re.search(r"-([0-9a-f]{8,})\.pth$", spec.url or "")  # torchvision names carry a hash prefix
+            if named and spec.sha256:
+                assert spec.sha256.startswith(named[1]), (entry.name, spec.name)
+        if entry.zoo is not None:  # the starter zoo ships here: its hashes are always known
+            assert entry.files and all(spec.sha256 for spec in entry.files), entry.name
     names = {e.name for e in list_models()}
     for expected in ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512", "stylegan2-church",
                      "stylegan2-ffhq", "ddpm-ema-church-256", "dcgan-world", "clip-world"):
@@ -44,11 +72,75 @@ def test_catalogue_entries_have_every_field_and_honest_hashes():
     assert all(e.kind == "clip" for e in list_models("clip"))
 
 
-def test_nvidia_models_are_flagged_non_commercial_and_preprocessing_travels():
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("stylegan2-church", lambda e: e.update(latent={"z_dim": 512}), "fields nothing reads"),
+        ("stylegan2-church", lambda e: e["source"]["files"][0].pop("sha256_unknown"), "sha256 or sha256_unknown"),
+        ("dcgan-world", lambda e: e["source"]["files"][0].update(sha256="abc"), "64 hex digits"),
+        ("clip-world", lambda e: e.pop("preprocessing"), "needs preprocessing"),
+        ("resnet18-imagenet1k-v1", lambda e: e["preprocessing"].pop("std"), r"needs preprocessing with \['std'\]"),
+        ("dcgan-world", lambda e: e.update(preprocessing={"size": 64}), "takes no preprocessing"),
+    ],
+)
+def test_catalogue_refuses_unread_fields_unexplained_hashes_and_missing_preprocessing(edit_catalogue, name, change, message):
+    edit_catalogue(name, change)
+    with pytest.raises(ConfigError, match=message):
+        list_models()
+
+
+def test_nvidia_models_are_flagged_non_commercial():
     for entry in list_models("generator"):
         assert entry.non_commercial == (entry.family == "stylegan2" and entry.zoo is None), entry.name
-    clip = get_entry("clip-vit-b-32-openai")
-    assert {"mean", "std", "size", "interpolation"} <= set(clip.preprocessing)
+
+
+def test_clip_preprocessing_comes_from_its_catalogue_entry(edit_catalogue, monkeypatch):
+    from search.clip import load_clip
+
+    monkeypatch.setattr(resolve, "ZOO_DIR", REAL_ZOO)
+    shipped = load_clip("clip-world")
+    recorded = get_entry("clip-world").preprocessing
+    assert shipped.mean == tuple(recorded["mean"]) and shipped.std == tuple(recorded["std"])
+    assert shipped.image_size == recorded["size"] and shipped.interpolation == recorded["interpolation"]
+
+    edit_catalogue("clip-world", lambda e: e["preprocessing"].update(mean=[0.1, 0.2, 0.3], interpolation="bilinear"))
+    edited = load_clip("clip-world")
+    assert edited.mean == (0.1, 0.2, 0.3) and edited.interpolation == "bilinear"
+    assert edited.std == shipped.std
+    edit_catalogue("clip-world", lambda e: e["preprocessing"].update(size=224))
+    with pytest.raises(CheckpointError, match="preprocessing size 224 but the network takes 64"):
+        load_clip("clip-world")
+
+
+def test_published_resnet_preprocessing_comes_from_its_catalogue_entry(edit_catalogue, tmp_path):
+    from classifier.architectures import get_arch_config
+    from classifier.pretrained import default_preprocessing
+    from classifier.train import TrainConfig, _preprocessing
+
+    arch = get_arch_config("resnet50")
+    assert arch.preprocessing is None and arch.imagenet_weights == "resnet50-imagenet1k-v2"
+    assert default_preprocessing(arch) == get_entry("resnet50-imagenet1k-v2").preprocessing
+    edit_catalogue("resnet50-imagenet1k-v2", lambda e: e["preprocessing"].update(mean=[0.1, 0.2, 0.3], size=160, resize_size=200))
+    config = TrainConfig(arch="resnet50", data=str(tmp_path), out=str(tmp_path / "out"), workers=0).resolved(arch)
+    assert config.size == 160  # the default input size is the weights' own
+    used = _preprocessing(arch, config.size)
+    assert used["mean"] == [0.1, 0.2, 0.3] and used["resize_size"] == 200
+    # An architecture trained from scratch keeps its own (it has no published weights).
+    small = get_arch_config("resnet-small")
+    assert default_preprocessing(small) == small.preprocessing
+
+
+def test_a_torchvision_cached_backbone_is_checked_against_the_catalogue(tmp_path, monkeypatch):
+    from classifier.architectures import get_arch_config
+    from classifier.pretrained import imagenet_weights_path, torchvision_cache_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    entry = get_entry("resnet18-imagenet1k-v1")
+    cached = torchvision_cache_file(entry.files[0].name)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x" * entry.files[0].size)  # the right size, not the right bytes
+    with pytest.raises(CheckpointError, match="sha256"):
+        imagenet_weights_path(get_arch_config("resnet18"))
 
 
 def test_unknown_name_suggests_close_matches():

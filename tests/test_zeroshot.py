@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classifier.prediction import classify_files, load_model, predict
+from classifier.labellers import load_labeller
+from classifier.prediction import classify_files
 from classifier.zeroshot import ZeroShotClassifier, default_prompts
 from data.errors import ConfigError
 from data.world import CLASSES
@@ -27,7 +28,7 @@ def _images(n: int, seed: int, size=(48, 40)) -> torch.Tensor:
 
 def test_returns_distributions_over_the_scene_classes(labeller):
     images = _images(5, seed=0)
-    probabilities = predict(labeller, images)  # the same entry point as a trained classifier
+    probabilities = labeller.predict(images)
     assert labeller.classes == CLASSES
     assert probabilities.shape == (5, len(CLASSES))
     assert (probabilities >= 0).all()
@@ -65,7 +66,7 @@ def test_logits_use_clip_logit_scale(labeller):
 
 def test_custom_classes_and_bad_templates(tiny_clip_dir, labeller):
     two = ZeroShotClassifier(labeller.clip, classes=("sea", "desert"))
-    assert predict(two, _images(2, seed=2)).shape == (2, 2)
+    assert two.predict(_images(2, seed=2)).shape == (2, 2)
     with pytest.raises(ConfigError, match="placeholder"):
         ZeroShotClassifier(labeller.clip, templates=("a photo",))
     with pytest.raises(ConfigError, match="distinct"):
@@ -81,7 +82,7 @@ def test_classify_command_with_clip_model(tiny_clip_dir, tmp_path, capsys):
         Image.new("RGB", size, (40 * i, 120, 200)).save(path)
         paths.append(path)
     (tmp_path / "readme.txt").write_text("no image")
-    model = load_model(f"clip:{tiny_clip_dir}")
+    model = load_labeller(f"clip:{tiny_clip_dir}")
     result = classify_files(model, [tmp_path])  # a folder: its image files
     assert len(result.paths) == 2 and not result.failures
     code = main(["classify", *map(str, paths), str(tmp_path / "readme.txt"), "--model", f"clip:{tiny_clip_dir}", "--format", "json"])

@@ -55,12 +55,30 @@ def test_clip_world_knows_the_world():
 
 
 def test_classifier_world_labels_fresh_scenes():
-    from classifier.prediction import load_model, predict
+    from classifier.labellers import load_labeller
     from search.world_eval import fresh_world
 
     images, labels, _ = fresh_world(300, seed=2025, size=64)
-    classifier = load_model("classifier-world")
-    predicted = predict(classifier, images).argmax(1).numpy()
+    classifier = load_labeller("classifier-world")
+    predicted = classifier.predict(images).argmax(1).numpy()
     assert (predicted == labels).mean() >= 0.95
     assert list(classifier.classes) == ["buildings", "forest", "glacier", "mountain", "sea", "street"]
     assert np.isclose(np.asarray(classifier.evaluation["confusion_matrix"]).sum(), 1200)
+
+
+def test_zoo_files_match_their_catalogue_hashes():
+    """Retraining a zoo model means updating its entry: 'artbias models verify NAME' prints the new sha256."""
+    from data.weights.resolve import verify_model
+
+    for entry in ZOO:
+        checks = verify_model(entry)
+        assert checks and all(check.status == "ok" for check in checks), [(c.path, c.detail) for c in checks]
+
+
+def test_zoo_preprocessing_in_the_catalogue_agrees_with_the_folders():
+    from data.weights.catalog import get_entry
+
+    clip = json.loads((ZOO_DIR / "clip-world" / "open_clip_config.json").read_text())["preprocess_cfg"]
+    assert get_entry("clip-world").preprocessing == clip
+    classifier = json.loads((ZOO_DIR / "classifier-world" / "config.json").read_text())["preprocessing"]
+    assert get_entry("classifier-world").preprocessing == classifier

@@ -9,19 +9,27 @@ model, add an entry there. Fields of an entry:
 - ``source``: where the weights come from, one of
   ``{"files": [{name, url, sha256, size}]}`` (plain downloads),
   ``{"hf_repo": ID, "revision": REV, "files": [{name, sha256, size}]}`` (Hugging Face hub),
-  ``{"zoo": DIR}`` (the starter zoo shipped under ``data/zoo/DIR``).
-  ``sha256``/``size`` are null where unknown; ``sha256_prefix`` (torchvision's habit of
-  naming files by a hash prefix) is checked when given.
+  ``{"zoo": DIR, "files": [{name, sha256}]}`` (the starter zoo shipped under
+  ``data/zoo/DIR``; its files are the ones loading reads, config and weights).
+  Every file carries its full ``sha256``, or ``"sha256": null`` and ``sha256_unknown``
+  saying why none is recorded (never a guessed value); ``size`` and ``sha256_prefix`` (a
+  prefix a URL carries, torchvision style) are checked too when given. Downloads and
+  ``artbias models verify`` check whatever is recorded.
 - ``licence`` and ``non_commercial`` (true for licences that forbid commercial use),
-  ``training_data``, ``latent`` (sizes of the latent inputs), ``image_size``,
-  ``output_range``, ``preprocessing`` (CLIP/classifier input: mean, std, size,
-  interpolation), ``options`` (keyword options passed to the family's loader).
+  ``training_data``, ``options`` (keyword options passed to the family's loader).
+- ``preprocessing`` (CLIP and classifier entries, required): mean, std, size, interpolation
+  (and ``resize_size`` / ``resize_mode``). The CLIP loader (``search.clip``) and the
+  classifier (``classifier.pretrained``, ``classifier.model``) take their input
+  preprocessing from here: it travels with the weights.
+- optional: ``image_size`` (a published generator's output size, shown by ``models list``),
+  ``notes``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,8 +41,12 @@ CATALOG_PATH = Path(__file__).with_name("catalog.json")
 KINDS = ("generator", "clip", "classifier")
 REQUIRED_FIELDS = (
     "name", "kind", "family", "description", "source", "licence", "non_commercial",
-    "training_data", "latent", "image_size", "output_range", "preprocessing", "options",
+    "training_data", "options",
 )
+OPTIONAL_FIELDS = ("image_size", "preprocessing", "notes")
+PREPROCESSED_KINDS = ("clip", "classifier")  # kinds whose entries must carry preprocessing
+PREPROCESSING_KEYS = ("mean", "std", "size", "interpolation")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class ModelFile:
     sha256: str | None = None
     size: int | None = None
     sha256_prefix: str | None = None
+    sha256_unknown: str | None = None  # why no sha256 is recorded (when ``sha256`` is None)
 
 
 @dataclass(frozen=True)
@@ -61,9 +74,7 @@ class ModelEntry:
     zoo: str | None = None
     hf_repo: str | None = None
     hf_revision: str | None = None
-    latent: dict | None = None
     image_size: int | None = None
-    output_range: list | None = None
     preprocessing: dict | None = None
     options: dict = field(default_factory=dict)
     notes: str | None = None
@@ -96,17 +107,33 @@ def _entry_from_json(raw: dict[str, Any]) -> ModelEntry:
     missing = [key for key in REQUIRED_FIELDS if key not in raw]
     if missing:
         raise ConfigError(f"model catalogue entry {name!r} lacks fields {missing}")
+    unknown = sorted(set(raw) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+    if unknown:
+        raise ConfigError(f"model catalogue entry {name!r} has fields nothing reads: {unknown}")
     if raw["kind"] not in KINDS:
         raise ConfigError(f"model catalogue entry {name!r}: kind {raw['kind']!r} is not one of {KINDS}")
+    preprocessing = raw.get("preprocessing")
+    if raw["kind"] in PREPROCESSED_KINDS:
+        absent = [key for key in PREPROCESSING_KEYS if key not in (preprocessing or {})]
+        if absent:
+            raise ConfigError(f"model catalogue entry {name!r}: a {raw['kind']} entry needs preprocessing with {absent}")
+    elif preprocessing is not None:
+        raise ConfigError(f"model catalogue entry {name!r}: a {raw['kind']} takes no preprocessing")
     source = raw["source"]
-    if "zoo" in source:
-        files: tuple[ModelFile, ...] = ()
-    elif "files" in source and source["files"]:
+    if not source.get("files"):
+        raise ConfigError(f"model catalogue entry {name!r}: source needs a non-empty 'files' list")
+    try:
         files = tuple(ModelFile(**f) for f in source["files"])
-        if "hf_repo" not in source and any(f.url is None for f in files):
-            raise ConfigError(f"model catalogue entry {name!r}: every downloadable file needs a url")
-    else:
-        raise ConfigError(f"model catalogue entry {name!r}: source needs 'zoo' or a non-empty 'files' list")
+    except TypeError as error:
+        raise ConfigError(f"model catalogue entry {name!r}: a file entry is malformed ({error})") from None
+    downloadable = "zoo" not in source and "hf_repo" not in source
+    if downloadable and any(f.url is None for f in files):
+        raise ConfigError(f"model catalogue entry {name!r}: every downloadable file needs a url")
+    for spec in files:
+        if spec.sha256 is not None and not _SHA256.fullmatch(spec.sha256):
+            raise ConfigError(f"model catalogue entry {name!r}: {spec.name} sha256 is not 64 hex digits")
+        if spec.sha256 is None and not (spec.sha256_unknown or "").strip():
+            raise ConfigError(f"model catalogue entry {name!r}: {spec.name} needs a sha256 or sha256_unknown saying why")
     return ModelEntry(
         name=name,
         kind=raw["kind"],
@@ -119,10 +146,8 @@ def _entry_from_json(raw: dict[str, Any]) -> ModelEntry:
         zoo=source.get("zoo"),
         hf_repo=source.get("hf_repo"),
         hf_revision=source.get("revision"),
-        latent=raw["latent"],
-        image_size=raw["image_size"],
-        output_range=raw["output_range"],
-        preprocessing=raw["preprocessing"],
+        image_size=raw.get("image_size"),
+        preprocessing=preprocessing,
         options=dict(raw["options"]),
         notes=raw.get("notes"),
     )
@@ -148,6 +173,18 @@ def list_models(kind: str | None = None) -> list[ModelEntry]:
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"unknown model kind {kind!r}; use one of {KINDS}")
     return [e for e in _catalogue().values() if kind is None or e.kind == kind]
+
+
+def find_entry(name: str) -> ModelEntry | None:
+    """The entry called ``name``, or None."""
+    return _catalogue().get(name)
+
+
+def suggest(name: str, kind: str) -> str:
+    """A hint for a mistyped ``kind`` name: close catalogue names, else all of that kind."""
+    names = [entry.name for entry in list_models(kind)]
+    close = difflib.get_close_matches(name, names, n=2, cutoff=0.5)
+    return f"; did you mean {' or '.join(close)}?" if close else f" (catalogue {kind}s: {', '.join(names)})"
 
 
 def get_entry(name: str) -> ModelEntry:

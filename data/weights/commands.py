@@ -7,9 +7,14 @@ import json
 
 
 def register(commands) -> None:
+    commands.describe("models", "list, download and verify model weights (generators, CLIP, classifiers)", [
+        "artbias models list --kind generator",
+        "artbias models pull biggan-deep-256",
+        "artbias models verify",
+    ])
     listing = commands.add("models list", _list, "list known models, present or not, with licences")
     listing.add_argument("--kind", choices=("generator", "clip", "classifier"), help="only this kind")
-    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     pull = commands.add("models pull", _pull, "download a published model into the artbias cache")
     pull.add_argument("name", help="catalogue name, e.g. biggan-deep-256")
     verify = commands.add("models verify", _verify, "check present model files against the catalogue's sha256")
@@ -49,6 +54,7 @@ def _list(args: argparse.Namespace) -> int:
             "licence": entry.licence,
             "non_commercial": entry.non_commercial,
             "source": entry.where_from,
+            "image_size": entry.image_size,
         })
     if args.format == "json":
         print(json.dumps({"cache": str(cache_dir()), "models": rows}, indent=2))

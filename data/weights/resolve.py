@@ -13,7 +13,6 @@ half-written or wrong file. ``ARTBIAS_OFFLINE=1`` turns downloads off (tests set
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.errors import CheckpointError, WeightsNotFoundError
+from data.saved_model import sha256_file
 from data.weights.catalog import ModelEntry, ModelFile, get_entry
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
@@ -72,14 +72,6 @@ def hub_offline_when_offline() -> Iterator[None]:
         hub.HF_HUB_OFFLINE = previous
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # -- where a model is now ----------------------------------------------------------------
 @dataclass(frozen=True)
 class Location:
@@ -88,14 +80,13 @@ class Location:
 
 
 def _complete_folder(folder: Path, entry: ModelEntry) -> Path | None:
-    """The model's load path inside ``folder`` when all its files are there (sizes match)."""
-    if entry.zoo is not None:  # a starter model is a self-describing folder
-        return folder if folder.is_dir() and any(folder.iterdir()) else None
+    """The model's load path inside ``folder`` when all its files are there (sizes match):
+    the file of a one-file download, else the folder (always the folder for starter models)."""
     for spec in entry.files:
         target = folder / spec.name
         if not target.is_file() or (spec.size is not None and target.stat().st_size != spec.size):
             return None
-    return folder / entry.files[0].name if len(entry.files) == 1 else folder
+    return folder / entry.files[0].name if len(entry.files) == 1 and entry.zoo is None else folder
 
 
 def _hf_cache_folder(entry: ModelEntry) -> Path | None:
@@ -155,7 +146,7 @@ def fetch_hf(repo: str, filename: str, revision: str | None, destination: Path) 
         shutil.move(downloaded, destination)
 
 
-def _check(path: Path, spec: ModelFile) -> None:
+def check_file(path: Path, spec: ModelFile) -> None:
     """Raise ``CheckpointError`` unless ``path`` has the size and hash the catalogue records."""
     if spec.size is not None and path.stat().st_size != spec.size:
         raise CheckpointError(f"{spec.name}: expected {spec.size} bytes, got {path.stat().st_size}")
@@ -177,7 +168,7 @@ def _download_file(entry: ModelEntry, spec: ModelFile, target: Path) -> None:
             fetch_hf(entry.hf_repo, spec.name, entry.hf_revision, partial)
         else:
             fetch(spec.url, partial)
-        _check(partial, spec)
+        check_file(partial, spec)
         os.replace(partial, target)
     except CheckpointError as error:
         raise CheckpointError(f"download of model {entry.name!r} rejected: {error}") from error
@@ -217,12 +208,9 @@ def verify_model(entry: ModelEntry) -> list[FileCheck]:
     """Check each file of a model (where it was found, else in the cache) against the catalogue."""
     found = locate(entry)
     if found is None:
-        folder = model_cache_dir(entry)
+        folder = model_cache_dir(entry) if entry.zoo is None else ZOO_DIR / entry.zoo
     else:
         folder = found.path if found.path.is_dir() else found.path.parent
-    if entry.zoo is not None:
-        files = sorted(p for p in folder.rglob("*") if p.is_file()) if found else []
-        return [FileCheck(p, "unchecked", "starter models carry no catalogue hash") for p in files] or [FileCheck(folder, "missing")]
     checks = []
     for spec in entry.files:
         path = folder / spec.name
@@ -230,12 +218,13 @@ def verify_model(entry: ModelEntry) -> list[FileCheck]:
             checks.append(FileCheck(path, "missing"))
             continue
         try:
-            _check(path, spec)
+            check_file(path, spec)
         except CheckpointError as error:
             checks.append(FileCheck(path, "mismatch", str(error)))
             continue
         known = spec.sha256 is not None or spec.sha256_prefix is not None
-        checks.append(FileCheck(path, "ok" if known else "unchecked", "" if known else "the catalogue records no hash"))
+        unknown = f"the catalogue records no sha256: {spec.sha256_unknown}" if spec.sha256_unknown else "the catalogue records no sha256"
+        checks.append(FileCheck(path, "ok" if known else "unchecked", "" if known else unknown))
     return checks
 
 

@@ -17,9 +17,8 @@ from gallery.app import (
     compare_page,
     exhibition_page,
     gallery_page,
-    queries,
 )
-from gallery.store import GalleryError
+from gallery.store import GalleryError, queries
 
 RENDERERS = {
     "gallery": gallery_page.render,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import charts, common, queries
+from gallery.app import charts, common
+from gallery.store import queries
 
 
 def _missing(message: str) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from gallery.app import charts, common, queries
+from gallery.app import charts, common
 from gallery.bias import GalleryBias
 from gallery.statistics import METRIC_DEFINITIONS, BiasReport, TestResult, pairwise_cramers_v
+from gallery.store import queries
 
 OVERVIEW_COLUMNS = {
     "generator": "generator",
@@ -73,7 +74,7 @@ def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
         f"- top class: **{report.top.name}** {report.top.proportion:.2f} "
         f"(95% Wilson interval {report.top.wilson_low:.2f}–{report.top.wilson_high:.2f}, n = {report.n})",
         f"- normalised entropy: {common.fmt(report.entropy, 2)} "
-        f"(bootstrap 95% {common.fmt(report.entropy_low, 2)}–{common.fmt(report.entropy_high, 2)})",
+        f"(95% interval {common.fmt(report.entropy_low, 2)}–{common.fmt(report.entropy_high, 2)})",
         _test_line("vs uniform", report.vs_uniform),
     ]
     if not report.is_baseline:

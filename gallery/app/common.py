@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import queries
 from gallery.bias import GalleryBias, gallery_bias
+from gallery.store import queries
 
 GALLERY_ENV = "ARTBIAS_GALLERY"
 PAGES = ("gallery", "artwork", "bias", "compare", "exhibition")
@@ -44,9 +44,10 @@ def bias(gallery: str, labeller: str | None, fingerprint: tuple) -> GalleryBias:
 
 
 def default_labeller(options: queries.Options) -> str | None:
-    """The trained classifier when there is one (zero-shot labellers are named ``clip:...``)."""
-    trained = [name for name in options.labellers if not name.startswith("clip:")]
-    return (trained or options.labellers or [None])[0]
+    """The labeller the bias pages are about by default (see ``classifier.labellers``)."""
+    from classifier.labellers import default_labeller as choose
+
+    return choose(options.labellers)
 
 
 def goto(page: str, **params: str) -> None:

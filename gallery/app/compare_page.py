@@ -6,8 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import charts, common, queries
+from gallery.app import charts, common
 from gallery.statistics import BiasReport, cramers_v, homogeneity_test
+from gallery.store import queries
 
 MODES = ("two generators, one prompt", "two prompts, one generator")
 SAMPLES = 4

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import common, queries
+from gallery.app import common
+from gallery.store import queries
 
 DEFAULT_INTERVAL_S = 8.0
 INTERVAL_RANGE_S = (2.0, 300.0)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import common, queries
+from gallery.app import common
+from gallery.store import queries
 
 COLUMNS = 4
 PAGE_SIZES = (12, 24, 48)

@@ -22,12 +22,8 @@ import torch
 from torch import nn
 
 from data.errors import ConfigError
-from generators.biggan.checkpoint import (
-    file_sha256,
-    find_weights,
-    load_biggan,
-    load_biggan_discriminator,
-)
+from data.saved_model import weights_record
+from generators.biggan.checkpoint import find_weights, load_biggan, load_biggan_discriminator
 from generators.biggan.model import BigGANDeep
 from generators.biggan.statistics import TRUNCATION_BOUND
 from generators.latents import LatentBlock, LatentSpace
@@ -39,7 +35,7 @@ TRUNCATION_RANGE = (0.02, 1.0)
 
 
 class BigGANGenerator(Generator):
-    family = "biggan-deep"
+    family = "biggan"
 
     def __init__(
         self,
@@ -54,7 +50,6 @@ class BigGANGenerator(Generator):
         discriminator: nn.Module | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
-        weights_sha256: str | None = None,
     ):
         super().__init__(device, dtype)
         config = model.config
@@ -70,7 +65,7 @@ class BigGANGenerator(Generator):
         self.name, self.image_size = name, config.output_dim
         self.truncation, self.class_mode = float(truncation), class_mode
         self.temperature, self.top_k = float(temperature), int(top_k)
-        self.search_truncation, self.weights_sha256 = search_truncation, weights_sha256
+        self.search_truncation = search_truncation
         blocks = [
             LatentBlock(
                 "z", (config.z_dim,), "truncnormal", low=-TRUNCATION_BOUND, high=TRUNCATION_BOUND
@@ -125,10 +120,9 @@ class BigGANGenerator(Generator):
             )
         return self.discriminator(images).reshape(-1)
 
-    def identity(self) -> dict:
-        return super().identity() | {
+    def settings(self) -> dict:
+        return {
             "config": self.model.config.to_dict(),
-            "weights_sha256": self.weights_sha256,
             "truncation": None if self.search_truncation else self.truncation,
             "class_mode": self.class_mode,
             "temperature": self.temperature,
@@ -175,6 +169,6 @@ def load(
     if path.is_dir() and "discriminator" not in options:
         options["discriminator"] = load_biggan_discriminator(path)
     name = options.pop("name", None) or (path.name if path.is_dir() else path.stem)
-    return BigGANGenerator(
-        model, name=name, device=device, dtype=dtype, weights_sha256=file_sha256(weights), **options
-    )
+    generator = BigGANGenerator(model, name=name, device=device, dtype=dtype, **options)
+    generator.weights = weights_record(weights)
+    return generator

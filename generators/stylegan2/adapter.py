@@ -17,13 +17,13 @@ Conditional networks get a fixed class vector ``c``: one-hot ``class_index`` or 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from data.saved_model import weights_record
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator, RealismUnavailable
 from generators.stylegan2.checkpoint import WEIGHTS_NAME, load_network_pickle, load_stylegan2_dir
@@ -50,7 +50,6 @@ class StyleGAN2Generator(Generator):
         truncation_cutoff: int | None = None,
         class_index: int | None = None,
         w_std_samples: int = 2048,
-        source: dict | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
@@ -74,7 +73,7 @@ class StyleGAN2Generator(Generator):
 
         self.name, self.space = name, space
         self.truncation_psi, self.truncation_cutoff = float(truncation_psi), truncation_cutoff
-        self.class_index, self.source = class_index, dict(source or {})
+        self.class_index = class_index
         self.G, self.D = G.eval(), D.eval() if D is not None else None
         self.image_size = G.img_resolution
         self._c = _class_vector(G.c_dim, class_index)
@@ -112,15 +111,14 @@ class StyleGAN2Generator(Generator):
             images = images.mean(dim=1, keepdim=True)
         return self.D(images, self._class_batch(images, self.D.c_dim)).reshape(-1)
 
-    def identity(self) -> dict:
-        return super().identity() | {
+    def settings(self) -> dict:
+        return {
             "space": self.space,
             "truncation_psi": self.truncation_psi,
             "truncation_cutoff": self.truncation_cutoff,
             "class_index": self.class_index,
             "noise_mode": "const",
             "config": self.G.init_kwargs,
-            "source": self.source,
         }
 
     # -- w coordinates ------------------------------------------------------------------
@@ -181,16 +179,9 @@ def load(path: str | Path, *, device: torch.device | str = "cpu", dtype: torch.d
             "with config.json + model.safetensors)"
         )
     options.setdefault("name", path.stem)
-    source = {"path": str(path), "sha256": _sha256(weights)}
     try:
-        return StyleGAN2Generator(networks, device=device, dtype=dtype, source=source, **options)
+        generator = StyleGAN2Generator(networks, device=device, dtype=dtype, **options)
     except TypeError as error:  # an option the adapter does not know
         raise ConfigError(f"StyleGAN2 load option error: {error}") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    generator.weights = weights_record(weights)
+    return generator

@@ -12,25 +12,23 @@ in ``config.json``, tensors in ``model.safetensors`` under ``G_ema.*``, ``G.*``,
 from __future__ import annotations
 
 import inspect
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
+from data import saved_model
 from data.errors import CheckpointError
-from generators.stylegan2.convert_tf import convert_tf_networks
+from data.saved_model import CONFIG_NAME, WEIGHTS_NAME, load_state, save_model
+from generators.stylegan2.convert_tf import ConvertedNetwork, convert_tf_networks
 from generators.stylegan2.networks import Discriminator, Generator
 from generators.stylegan2.unpickle import PersistentRecord, TFNetworkRecord, safe_load_pickle
 
 NETWORK_KEYS = ("G", "D", "G_ema")
 _CLASSES: dict[str, type[torch.nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator}
 _ROLE_CLASS = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 FORMAT_NAME, FORMAT_VERSION = "artbias-stylegan2", 1
 
 
@@ -42,7 +40,7 @@ def load_network_pickle(path: str | Path) -> dict[str, torch.nn.Module]:
     """
     data = safe_load_pickle(path)
     if isinstance(data, tuple) and data and all(isinstance(n, TFNetworkRecord) for n in data):
-        networks = convert_tf_networks(data, source=str(path))
+        networks = {role: _module_from_tf(net) for role, net in convert_tf_networks(data, source=str(path)).items()}
     elif isinstance(data, Mapping) and any(isinstance(data.get(k), PersistentRecord) for k in NETWORK_KEYS):
         networks = {
             key: _module_from_record(data[key], key, source=str(path))
@@ -70,8 +68,18 @@ def _module_from_record(record: Any, role: str, source: str) -> torch.nn.Module:
     if args or not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{source}: {role} does not record its constructor keyword arguments")
     module = build_network(record.class_name, plain_data(kwargs), source=f"{source}: {role}")
-    load_state(module, record_state_dict(record), source=f"{source}: {role}")
-    return module
+    return load_state(module, record_state_dict(record), f"{source}: {role}", target=_target(record.class_name))
+
+
+def _module_from_tf(network: ConvertedNetwork) -> torch.nn.Module:
+    module = build_network(network.class_name, network.kwargs, source=network.source)
+    # FIR filters are fixed by the constructor; TF keeps them in code, not in variables.
+    filters = {k: v for k, v in module.state_dict().items() if k.endswith("resample_filter")}
+    return load_state(module, filters | network.tensors, network.source, target=_target(network.class_name))
+
+
+def _target(class_name: str) -> str:
+    return f"the StyleGAN2 {class_name} its constructor arguments describe"
 
 
 def record_state_dict(record: PersistentRecord, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -123,45 +131,12 @@ def build_network(class_name: str, kwargs: dict, *, source: str = "") -> torch.n
         raise CheckpointError(f"{source}: cannot build a StyleGAN2 {class_name} from {kwargs}: {error}") from None
 
 
-def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], *, source: str = "") -> None:
-    """``load_state_dict(strict=True)`` with errors that name the missing/extra/misshapen tensors."""
-    if not tensors:
-        raise CheckpointError(f"{source}: the network holds no tensors")
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    misshapen = [
-        f"{k} {list(tensors[k].shape)} (expected {list(expected[k].shape)})"
-        for k in expected
-        if k in tensors and tensors[k].shape != expected[k].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {_few(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_few(unexpected)}")
-    if misshapen:
-        problems.append(f"wrong shape {_few(misshapen)}")
-    if problems:
-        raise CheckpointError(f"{source}: tensors do not fit the StyleGAN2 architecture: " + "; ".join(problems))
-    module.load_state_dict(tensors, strict=True)
-
-
-def _few(items: list[str], limit: int = 5) -> str:
-    more = f" and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
-
-
 # -- the project's own directory format ---------------------------------------------------
 
 
 def save_stylegan2(networks: Mapping[str, torch.nn.Module], directory: str | Path) -> Path:
-    """Write ``config.json`` (constructor kwargs) and ``model.safetensors`` into ``directory``.
-
-    Each file is written to a temporary name first and renamed, so a crash leaves no
-    half-written model behind.
-    """
-    directory = Path(directory)
+    """Write ``config.json`` (constructor kwargs) and ``model.safetensors`` into ``directory``
+    (``data.saved_model``: each file renamed into place once complete)."""
     unknown = sorted(set(networks) - set(NETWORK_KEYS))
     if unknown or not networks:
         raise CheckpointError(f"networks to save must be among {NETWORK_KEYS}, got {sorted(networks)}")
@@ -171,48 +146,29 @@ def save_stylegan2(networks: Mapping[str, torch.nn.Module], directory: str | Pat
         if not isinstance(net, Generator | Discriminator):
             raise CheckpointError(f"{key} is not a StyleGAN2 Generator/Discriminator ({type(net).__name__})")
         config["networks"][key] = {"class_name": type(net).__name__, "init_kwargs": net.init_kwargs}
-        for name, tensor in net.state_dict().items():
-            tensors[f"{key}.{name}"] = tensor.detach().to("cpu", torch.float32).contiguous()
-    directory.mkdir(parents=True, exist_ok=True)
-    weights_tmp = directory / (WEIGHTS_NAME + ".tmp")
-    config_tmp = directory / (CONFIG_NAME + ".tmp")
-    save_file(tensors, str(weights_tmp), metadata={"format": "pt"})
-    config_tmp.write_text(json.dumps(config, indent=1) + "\n")
-    os.replace(weights_tmp, directory / WEIGHTS_NAME)
-    os.replace(config_tmp, directory / CONFIG_NAME)
-    return directory
+        tensors |= {f"{key}.{name}": tensor.float() for name, tensor in net.state_dict().items()}
+    return save_model(directory, config, tensors)
 
 
 def load_stylegan2_dir(directory: str | Path) -> dict[str, torch.nn.Module]:
     """Networks saved by ``save_stylegan2``, as eval-mode modules."""
-    directory = Path(directory)
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise CheckpointError(f"{directory}: missing {path.name} (not a saved StyleGAN2 model)")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{config_path}: unreadable config ({error})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{config_path}: not a {FORMAT_NAME} config")
-    try:
-        tensors = load_file(str(weights_path))
-    except Exception as error:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f"{weights_path}: unreadable safetensors file ({error})") from None
+    directory = saved_model.require_folder(directory, "StyleGAN2")
+    config = saved_model.read_config(directory, "StyleGAN2")
+    if config.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{directory / CONFIG_NAME}: not a {FORMAT_NAME} config")
+    weights = directory / WEIGHTS_NAME
+    tensors = saved_model.read_weights(directory, "StyleGAN2")
     specs = config.get("networks")
     if not isinstance(specs, dict) or not specs:
-        raise CheckpointError(f"{config_path}: lists no networks")
+        raise CheckpointError(f"{directory / CONFIG_NAME}: lists no networks")
     networks = {}
     for key, spec in specs.items():
         if key not in NETWORK_KEYS or not isinstance(spec, dict):
-            raise CheckpointError(f"{config_path}: unexpected network entry {key!r}")
+            raise CheckpointError(f"{directory / CONFIG_NAME}: unexpected network entry {key!r}")
         source = f"{directory}: {key}"
         if spec.get("class_name") != _ROLE_CLASS[key]:
             raise CheckpointError(f"{source}: class {spec.get('class_name')!r}, expected {_ROLE_CLASS[key]!r}")
         module = build_network(spec["class_name"], spec.get("init_kwargs") or {}, source=source)
-        prefix = key + "."
-        own = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
-        load_state(module, own, source=source)
+        load_state(module, tensors, str(weights), target=_target(spec["class_name"]) + f" ({key})", prefix=key + ".")
         networks[key] = module.eval()
     return networks

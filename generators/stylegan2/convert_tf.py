@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -27,25 +27,29 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 _TF_ROLES = ("G", "D", "G_ema")  # the tuple's order: G, D, Gs
 
 
-def convert_tf_networks(networks: tuple, *, source: str = "") -> dict[str, torch.nn.Module]:
-    """``(G, D, Gs)`` TF network records -> ``{"G", "D", "G_ema"}`` modules."""
+class ConvertedNetwork(NamedTuple):
+    """One TF network as the PyTorch code builds it: class, constructor kwargs, tensors."""
+
+    class_name: str  # "Generator" or "Discriminator"
+    kwargs: dict[str, Any]
+    tensors: dict[str, torch.Tensor]  # without the FIR filters, which the constructor fixes
+    source: str  # file and role, for error messages
+
+
+def convert_tf_networks(networks: tuple, *, source: str = "") -> dict[str, ConvertedNetwork]:
+    """``(G, D, Gs)`` TF network records -> ``{"G", "D", "G_ema"}`` converted networks
+    (``generators.stylegan2.checkpoint`` builds and fills the modules)."""
     if len(networks) != 3:
         raise CheckpointError(f"{source}: a TF StyleGAN2 pickle holds (G, D, Gs), got {len(networks)} networks")
-    from generators.stylegan2.checkpoint import build_network, load_state  # avoids an import cycle
-
     result = {}
     for role, record in zip(_TF_ROLES, networks, strict=True):
         where = f"{source}: {role} ({record.state.get('name')!r})"
         if role == "D":
             kwargs, tensors = _discriminator(record, where)
-            module = build_network("Discriminator", kwargs, source=where)
+            result[role] = ConvertedNetwork("Discriminator", kwargs, tensors, where)
         else:
             kwargs, tensors = _generator(record, where)
-            module = build_network("Generator", kwargs, source=where)
-        # FIR filters are fixed by the constructor; TF keeps them in code, not in variables.
-        filters = {k: v for k, v in module.state_dict().items() if k.endswith("resample_filter")}
-        load_state(module, filters | tensors, source=where)
-        result[role] = module
+            result[role] = ConvertedNetwork("Generator", kwargs, tensors, where)
     return result
 
 

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from data.errors import CheckpointError
+from data.saved_model import load_state
 from generators.training.config import TrainConfig
 
 CHECKPOINT_DIR = "checkpoint"
@@ -114,11 +115,7 @@ def load_checkpoint(
     except Exception as error:  # safetensors and torch raise their own types for corrupt files
         raise CheckpointError(f"training checkpoint {checkpoint} is unreadable: {error}") from error
     for name, module in networks.items():
-        own = {k.removeprefix(f"{name}."): v for k, v in tensors.items() if k.startswith(f"{name}.")}
-        try:
-            module.load_state_dict(own, strict=True)
-        except RuntimeError as error:
-            raise CheckpointError(f"training checkpoint {checkpoint}: {name} does not fit: {error}") from error
+        load_state(module, tensors, str(checkpoint / TENSORS), target=f"the run's {name} network", prefix=f"{name}.")
     try:
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(extra["optimizers"][name])

@@ -1,18 +1,17 @@
-"""A small synthetic gallery (tiny PNGs + rows in the store schema), for tests and screenshots.
+"""A small synthetic gallery (tiny PNGs + store records), for tests and screenshots.
 
 Two generators with known, different class compositions for two prompts, unguided baselines,
 a trained-classifier labeller with a confusion matrix and a CLIP zero-shot labeller that
-mostly agrees with it. Rows are plain SQL inserts following the schema (``gallery/store.py``
-creates the tables), so the app and ``artbias bias`` can be tried without any model:
+mostly agrees with it. Rows go through the store's write API, so the app and ``artbias bias``
+can be tried without any model:
 
-    python -m gallery.app.sample_gallery DIR
+    python tests/sample_gallery.py DIR
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,11 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
+from classifier.labellers import zero_shot_spec
 from data.world.params import CLASSES
 from gallery.store import Store
+from gallery.store.records import (
+    ArtworkRecord,
+    CampaignRecord,
+    LabellerRecord,
+    LabelRecord,
+    RunRecord,
+)
+from gallery.store.writes import insert_rows
 
 CLASSIFIER = "classifier-world"
-ZERO_SHOT = "clip:clip-world"
+ZERO_SHOT = zero_shot_spec("clip-world")
 
 
 @dataclass(frozen=True)
@@ -130,64 +138,29 @@ def build_sample_gallery(root: str | Path, spec: SampleSpec | None = None) -> Pa
         sha, path = _write_png(root, draw_scene(true_class, rng, spec.image_size))
         artwork_id = f"{run_id}:{index}"
         latent = rng.normal(0, 1, 8).round(3).tolist()
-        artworks.append(
-            (
-                artwork_id,
-                run_id,
-                role,
-                rank,
-                sha,
-                path,
-                similarity,
-                realism,
-                json.dumps(latent),
-                when,
-            )
-        )
+        artworks.append(ArtworkRecord(artwork_id, run_id, role, rank, sha, path, similarity, realism,
+                                      latent, when))
         for labeller, label, sharp in (
             (CLASSIFIER, predicted_class, 3.0),
             (ZERO_SHOT, clip_class, 2.5),
         ):
             probabilities = _probabilities(label, rng, sharp)
             best = max(probabilities, key=probabilities.get)
-            labels.append(
-                (artwork_id, labeller, best, probabilities[best], json.dumps(probabilities))
-            )
+            labels.append(LabelRecord(artwork_id, labeller, best, probabilities[best], probabilities))
 
     minute = 0
     for generator, prompts in spec.compositions.items():
-        identity = json.dumps(
-            {"name": generator, "family": "sample", "image_size": spec.image_size}
-        )
+        identity = {"name": generator, "family": "sample", "image_size": spec.image_size}
         for prompt, composition in prompts.items():
             shares = np.asarray(composition) / np.sum(composition)
             if prompt is None:
                 run_id = f"{generator}-baseline"
                 when = start + timedelta(minutes=minute)
-                runs.append(
-                    (
-                        run_id,
-                        "sample",
-                        "baseline",
-                        generator,
-                        None,
-                        "",
-                        None,
-                        0,
-                        "prior",
-                        "{}",
-                        None,
-                        identity,
-                        "{}",
-                        "done",
-                        None,
-                        spec.baseline_samples,
-                        None,
-                        when,
-                        when,
-                        1.0,
-                    )
-                )
+                runs.append(RunRecord(
+                    run_id, "sample", "baseline", generator, None, "", None, 0, "prior", {}, None,
+                    "done", when, when, 1.0, generator_identity=identity,
+                    evaluations=spec.baseline_samples,
+                ))
                 for i in range(spec.baseline_samples):
                     true_class = CLASSES[rng.choice(len(CLASSES), p=shares)]
                     add_artwork(
@@ -203,30 +176,11 @@ def build_sample_gallery(root: str | Path, spec: SampleSpec | None = None) -> Pa
                     np.maximum.accumulate(0.18 + 0.02 * np.cumsum(rng.random(6))).round(4).tolist()
                 )
                 settings = {"algorithm": "ga", "pop_size": 16, "generations": 6}
-                runs.append(
-                    (
-                        run_id,
-                        "sample",
-                        "search",
-                        generator,
-                        prompt,
-                        "",
-                        prompt,
-                        seed,
-                        "ga",
-                        json.dumps(settings),
-                        "clip-world",
-                        identity,
-                        "{}",
-                        "done",
-                        None,
-                        96,
-                        json.dumps(history),
-                        when,
-                        when,
-                        2.5,
-                    )
-                )
+                runs.append(RunRecord(
+                    run_id, "sample", "search", generator, prompt, "", prompt, seed, "ga", settings,
+                    "clip-world", "done", when, when, 2.5, generator_identity=identity,
+                    evaluations=96, history=history,
+                ))
                 true_class = CLASSES[rng.choice(len(CLASSES), p=shares)]
                 add_artwork(
                     run_id,
@@ -251,52 +205,21 @@ def build_sample_gallery(root: str | Path, spec: SampleSpec | None = None) -> Pa
                         when,
                     )
     # A failed run: visitors never see it, the statistics ignore it.
-    runs.append(
-        (
-            "gen-a-failed",
-            "sample",
-            "search",
-            "gen-a",
-            "a calm sea",
-            "",
-            "a calm sea",
-            999,
-            "ga",
-            "{}",
-            "clip-world",
-            "{}",
-            "{}",
-            "failed",
-            "RuntimeError: out of memory",
-            0,
-            None,
-            start,
-            start,
-            0.1,
-        )
+    runs.append(RunRecord(
+        "gen-a-failed", "sample", "search", "gen-a", "a calm sea", "", "a calm sea", 999, "ga", {},
+        "clip-world", "failed", start, start, 0.1, error="RuntimeError: out of memory",
+    ))
+    insert_rows(
+        store,
+        campaigns=[CampaignRecord("sample", "sample", {}, start)],
+        runs=runs,
+        artworks=artworks,
+        labels=labels,
+        labellers=[
+            LabellerRecord(CLASSIFIER, list(CLASSES), CONFUSION, {"arch": "sample"}),
+            LabellerRecord(ZERO_SHOT, list(CLASSES), None, {"clip": "clip-world"}),
+        ],
     )
-
-    with store.write() as connection:
-        connection.execute(
-            "INSERT INTO campaigns VALUES (?, ?, ?, ?)", ["sample", "sample", "{}", start]
-        )
-        connection.executemany("INSERT INTO runs VALUES (" + ", ".join("?" * 20) + ")", runs)
-        connection.executemany(
-            "INSERT INTO artworks VALUES (" + ", ".join("?" * 10) + ")", artworks
-        )
-        connection.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?)", labels)
-        connection.executemany(
-            "INSERT INTO labellers VALUES (?, ?, ?, ?)",
-            [
-                (
-                    CLASSIFIER,
-                    json.dumps(list(CLASSES)),
-                    json.dumps(CONFUSION),
-                    json.dumps({"arch": "sample"}),
-                ),
-                (ZERO_SHOT, json.dumps(list(CLASSES)), None, json.dumps({"clip": "clip-world"})),
-            ],
-        )
     return root
 
 

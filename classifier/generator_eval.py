@@ -1,7 +1,8 @@
 """What a generator draws when nobody asks: the class mix of its unguided samples.
 
 Compared with its training composition, this is the check that a starter GAN learned its
-world (and the baseline every prompt's effect is measured against).
+world (and the baseline every prompt's effect is measured against). It lives here because
+the measurement needs both a generator and a labeller; ``artbias eval generator`` runs it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from classifier.labellers import load_labeller
 from data.errors import ConfigError
 from data.files import write_atomically
+from generators.registry import load_generator
+from generators.training_record import training_composition
 
 CARD_SECTION = "## Unguided samples (measured)"
 
@@ -56,24 +60,21 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     """Label ``n`` samples drawn from the generator's latent prior (seeded); the generator
     runs on ``device`` with loader ``options`` over its catalogue defaults, the labeller on
     the CPU."""
-    from classifier.prediction import load_model, predict
-    from gallery.bias import training_composition
-    from generators.registry import load_generator
-
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
     generator = load_generator(generator_spec, device=device, **(options or {}))
-    labeller = load_model(labeller_spec)
+    labeller = load_labeller(labeller_spec)
+    classes = list(labeller.classes)
     latents = generator.latent_space.sample(n, torch.Generator().manual_seed(seed))
-    counts = np.zeros(len(labeller.classes), dtype=int)
+    counts = np.zeros(len(classes), dtype=int)
     with torch.no_grad():
         for start in tqdm(range(0, n, batch_size), desc="unguided", disable=not progress, leave=False):
             images = generator.generate(latents[start : start + batch_size], batch_size=batch_size).float().cpu()
-            counts += np.bincount(predict(labeller, images).argmax(1).numpy(), minlength=len(counts))
-    training = training_composition(generator_spec, labeller.classes)
+            predicted = labeller.predict(images).argmax(1).cpu().numpy()
+            counts += np.bincount(predicted, minlength=len(classes))
     return UnguidedComposition(
-        generator=generator_spec, labeller=labeller_spec, classes=list(labeller.classes), counts=counts.tolist(),
-        n=n, seed=seed, training=training[1] if training else None, options=options,
+        generator=generator_spec, labeller=labeller_spec, classes=classes, counts=counts.tolist(),
+        n=n, seed=seed, training=training_composition(generator_spec, classes), options=options,
     )
 
 

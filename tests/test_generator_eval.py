@@ -1,4 +1,4 @@
-"""The class mix of a generator's unguided samples, against its training composition."""
+"""`artbias eval generator`: the class mix of a generator's unguided samples vs its training composition."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from classifier.generator_eval import unguided_composition
 from data.errors import ConfigError
 from gallery.cli import main
-from gallery.unguided import unguided_composition
 from generators.dcgan import DCGANConfig, build_dcgan, save_dcgan
+from generators.training_record import training_composition
 
 
 @pytest.fixture()
@@ -31,6 +32,15 @@ def test_counts_proportions_and_distance_to_training(tiny_dcgan, tiny_clip_dir):
     assert found.total_variation == pytest.approx(expected)
     again = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=40, seed=3, progress=False)
     assert again.counts == found.counts  # seeded
+
+
+def test_training_composition_comes_from_the_generators_record(tiny_dcgan, tmp_path):
+    classes = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
+    assert training_composition(f"dcgan:{tiny_dcgan}", classes) == pytest.approx([0, 0, 0, 0.75, 0.25, 0])
+    assert training_composition(f"dcgan:{tiny_dcgan}", ["sea", "sky"]) is None  # its classes are others
+    assert training_composition(f"dcgan:{tmp_path}", classes) is None  # no training.json
+    (tmp_path / "training.json").write_text(json.dumps({"model": "clip", "steps": 3}))
+    assert training_composition(f"dcgan:{tmp_path}", classes) is None  # a record without class counts
 
 
 def test_command_prints_json(tiny_dcgan, tiny_clip_dir, capsys):

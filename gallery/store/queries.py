@@ -1,18 +1,85 @@
-"""What the app reads from a gallery: parameterised SQL over the store, no Streamlit.
+"""What the app and the bias report read from a gallery: parameterised SQL, no Streamlit.
 
-Every function opens read-only connections through ``gallery.bias.read`` (``Store.read``,
-which waits out a campaign's write lock), so the app never holds the file and never writes.
+Every function opens read-only connections through ``read`` (``Store.read``, which waits out
+a campaign's write lock), so readers never hold the file and never write.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from gallery.bias import read
+from gallery.store.database import GalleryError, Store
+
+
+def read(gallery: str | Path, sql: str, params: Sequence | None = None) -> pd.DataFrame:
+    """One read-only query against the gallery; ``Store.read`` waits out a writer's lock.
+
+    A gallery whose tables do not exist yet (a campaign is just starting) is a
+    ``GalleryError`` with a plain message rather than a DuckDB catalog error.
+    """
+    import duckdb
+
+    try:
+        return Store(gallery).read(sql, list(params or []))
+    except duckdb.CatalogException as error:
+        raise GalleryError(f"{gallery} is not a complete artbias gallery yet ({error})") from error
+
+
+def labellers(gallery: str | Path) -> pd.DataFrame:
+    """Labellers that labelled something in the gallery, with classes and confusion matrix."""
+    return read(
+        gallery,
+        """
+        SELECT lb.labeller, lb.classes_json, lb.confusion_json, lb.identity_json,
+               count(l.artwork_id) AS labelled
+        FROM labellers lb LEFT JOIN labels l ON l.labeller = lb.labeller
+        GROUP BY ALL ORDER BY labelled DESC, lb.labeller
+        """,
+    )
+
+
+# The artworks the statistics count: one chosen artwork per finished search run (its 'top' and
+# 'pareto' siblings come from the same run and are not independent), and every unguided
+# baseline sample. Baseline rows get prompt NULL.
+_LABELLED_SQL = """
+    SELECT a.artwork_id, r.generator,
+           CASE WHEN r.kind = 'baseline' THEN NULL ELSE r.prompt END AS prompt,
+           r.kind, a.role, l.predicted, l.confidence, r.seed, r.modifier, r.algorithm,
+           coalesce(r.replicate, 0) AS replicate, r.clip
+    FROM artworks a
+    JOIN runs r ON r.run_id = a.run_id
+    JOIN labels l ON l.artwork_id = a.artwork_id
+    WHERE l.labeller = ? AND r.status = 'done'
+      AND ((r.kind = 'search' AND a.role = 'chosen') OR (r.kind = 'baseline' AND a.role = 'baseline'))
+    ORDER BY r.generator, prompt, a.artwork_id
+"""
+
+
+def prompt_controls(gallery: str | Path) -> dict[str, list[str]]:
+    """Prompt -> its control prompts, from every campaign's recorded configuration."""
+    found: dict[str, list[str]] = {}
+    for text in read(gallery, "SELECT config_json FROM campaigns ORDER BY created_at")["config_json"]:
+        config = json.loads(text) if isinstance(text, str) and text else {}
+        for prompt in config.get("prompts", []):
+            if isinstance(prompt, dict) and prompt.get("controls"):
+                known = found.setdefault(prompt["text"], [])
+                known += [c for c in prompt["controls"] if c not in known]
+    return found
+
+
+def search_clips(gallery: str | Path) -> set[str]:
+    """The CLIP models that steered the gallery's searches."""
+    return set(read(gallery, "SELECT DISTINCT clip FROM runs WHERE kind = 'search' AND clip IS NOT NULL")["clip"])
+
+
+def labelled_artworks(gallery: str | Path, labeller: str) -> pd.DataFrame:
+    """The artworks the statistics count, with ``labeller``'s label."""
+    return read(gallery, _LABELLED_SQL, [labeller])
 
 BASELINE_LABEL = "(unguided baseline)"
 

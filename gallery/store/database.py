@@ -1,4 +1,4 @@
-"""The gallery store: one DuckDB file of campaigns, runs, artworks and labels, beside its images.
+"""The gallery store's database: one DuckDB file of campaigns, runs, artworks and labels.
 
 Layout of a gallery folder::
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import ArtbiasError
-from data.files import write_atomically
+from gallery.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "gallery.duckdb"
 IMAGES_DIR = "images"
@@ -45,99 +45,6 @@ WRITE_TIMEOUT_S = 60.0
 
 class GalleryError(ArtbiasError):
     """A gallery that is missing, locked for too long, or written by a newer artbias."""
-
-
-# -- schema ------------------------------------------------------------------------------------
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE campaigns (
-        campaign_id VARCHAR PRIMARY KEY, name VARCHAR, config_json VARCHAR, created_at TIMESTAMP
-    );
-    CREATE TABLE runs (
-        run_id VARCHAR PRIMARY KEY, campaign_id VARCHAR, kind VARCHAR, generator VARCHAR,
-        prompt VARCHAR, modifier VARCHAR, full_prompt VARCHAR, seed INTEGER, algorithm VARCHAR,
-        settings_json VARCHAR, clip VARCHAR, generator_identity_json VARCHAR,
-        versions_json VARCHAR, status VARCHAR, error VARCHAR, evaluations INTEGER,
-        history_json VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, duration_s DOUBLE
-    );
-    CREATE TABLE artworks (
-        artwork_id VARCHAR PRIMARY KEY, run_id VARCHAR, role VARCHAR, rank INTEGER,
-        image_sha256 VARCHAR, image_path VARCHAR, similarity DOUBLE, realism DOUBLE,
-        latent_json VARCHAR, created_at TIMESTAMP
-    );
-    CREATE TABLE labels (
-        artwork_id VARCHAR, labeller VARCHAR, predicted VARCHAR, confidence DOUBLE,
-        probabilities_json VARCHAR, PRIMARY KEY (artwork_id, labeller)
-    );
-    CREATE TABLE labellers (
-        labeller VARCHAR PRIMARY KEY, classes_json VARCHAR, confusion_json VARCHAR,
-        identity_json VARCHAR
-    );
-    """,
-}
-SCHEMA_VERSION = max(MIGRATIONS)
-TABLES = ("campaigns", "runs", "artworks", "labels", "labellers", "schema_version")
-
-# What each column means: shown in exports' README and available to the app.
-COLUMN_DOCS: dict[str, dict[str, str]] = {
-    "campaigns": {
-        "campaign_id": "the campaign's id (derived from its name)",
-        "name": "the name given in the campaign TOML",
-        "config_json": "the validated campaign configuration as JSON",
-        "created_at": "when the campaign was first run (UTC)",
-    },
-    "runs": {
-        "run_id": "hash of the job key (campaign, kind, generator, prompt, modifier, seed, algorithm)",
-        "campaign_id": "the campaign the run belongs to",
-        "kind": "'search' (CLIP-guided) or 'baseline' (unguided samples from the prior)",
-        "generator": "generator spec as given (catalogue name or FAMILY:PATH)",
-        "prompt": "the base prompt; NULL for baseline runs",
-        "modifier": "the style modifier applied to the prompt, '' for none",
-        "full_prompt": "the text CLIP saw (prompt with its modifier); NULL for baselines",
-        "seed": "search seed, or the sampling seed of a baseline chunk",
-        "algorithm": "search algorithm (ga, nsga2, cmaes, random) or 'prior' for baselines",
-        "settings_json": "the full search settings (SearchConfig) or baseline settings",
-        "clip": "the CLIP model name the search was scored with",
-        "generator_identity_json": "the generator's identity (family, config, weights hash)",
-        "versions_json": "versions of python, torch and the other tracked packages",
-        "status": "'done' or 'failed'",
-        "error": "the error of a failed run, NULL otherwise",
-        "evaluations": "generator+CLIP evaluations the search used",
-        "history_json": "best CLIP similarity after each generation",
-        "started_at": "when the job started (UTC)",
-        "finished_at": "when the job finished (UTC)",
-        "duration_s": "the job's wall-clock seconds",
-    },
-    "artworks": {
-        "artwork_id": "run_id || ':' || index within the run",
-        "run_id": "the run that made the artwork",
-        "role": "'chosen' (the run's answer), 'top' (runners-up), 'pareto' (front members) or 'baseline'",
-        "rank": "0 for the chosen artwork, then runners-up in order; sample index for baselines",
-        "image_sha256": "sha256 of the PNG bytes",
-        "image_path": "the PNG's path relative to the gallery folder",
-        "similarity": "CLIP cosine similarity to full_prompt; NULL for baselines",
-        "realism": "the discriminator's realism score, NULL where the generator has none",
-        "latent_json": "the latent vector (flat search vector) as a JSON list",
-        "created_at": "when the row was written (UTC)",
-    },
-    "labels": {
-        "artwork_id": "the labelled artwork",
-        "labeller": "labeller spec, e.g. 'classifier-world' or 'clip:clip-world'",
-        "predicted": "the most probable class",
-        "confidence": "its probability",
-        "probabilities_json": "every class's probability as {class: p}",
-    },
-    "labellers": {
-        "labeller": "labeller spec as in labels.labeller",
-        "classes_json": "class names in the labeller's order",
-        "confusion_json": "confusion matrix counts (rows = true class, columns = predicted); NULL for zero-shot labellers",
-        "identity_json": "the labeller's identity (architecture, weights path, CLIP, templates)",
-    },
-    "schema_version": {
-        "version": "a migration applied to the file",
-        "applied_at": "when it was applied (UTC)",
-    },
-}
 
 
 def utc_now() -> datetime:
@@ -251,6 +158,27 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
     def read(self, sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
         """Run a read-only query, retrying while a writer holds the file; a DataFrame."""
+        return self._reading(lambda connection: connection.execute(sql, params).df())
+
+    def snapshot(self, queries: dict[str, str]) -> dict[str, pd.DataFrame]:
+        """Several read-only queries (name -> SQL) answered in ONE read transaction on one
+        read-only connection: one state of the gallery, so no writer commits between them (an
+        artwork never points at a run the other frames lack). A gallery written by a newer
+        artbias is refused, as ``migrate`` refuses it."""
+        def work(connection) -> dict[str, pd.DataFrame]:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                _refuse_newer(_schema_version(connection), self.db_path)
+                return {name: connection.execute(sql).df() for name, sql in queries.items()}
+            finally:
+                with suppress(Exception):  # nothing was written: ending it is all there is to do
+                    connection.execute("ROLLBACK")
+
+        return self._reading(work)
+
+    def _reading(self, work):
+        """``work(connection)`` on a fresh read-only connection, retried while a writer holds
+        the file (for up to ``read_timeout_s``)."""
         if not self.exists:
             raise GalleryError(f"no gallery at {self.root} (expected {self.db_path}); run a campaign first")
         deadline = time.monotonic() + self.read_timeout_s
@@ -260,7 +188,7 @@ class Store:
             try:
                 connection = _connect_with_retries(
                     self.db_path, read_only=True, timeout_s=max(0.0, deadline - time.monotonic()))
-                return connection.execute(sql, params).df()
+                return work(connection)
             except Exception as error:
                 # The writer may take the lock between connecting and querying; retry that too.
                 if not _is_retryable(error) or time.monotonic() >= deadline:
@@ -359,15 +287,27 @@ class Store:
 def _apply_migrations(con, db_path: Path) -> None:
     """Bring an open connection's database up to ``SCHEMA_VERSION`` (caller holds a transaction)."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)")
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    current = _schema_version(con)
+    _refuse_newer(current, db_path)
+    for version in sorted(v for v in MIGRATIONS if v > current):
+        con.execute(MIGRATIONS[version])
+        con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
+
+
+def _schema_version(con) -> int:
+    """The highest migration applied on an open connection (0 when there is none)."""
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")
+    if not found.fetchone()[0]:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+
+
+def _refuse_newer(current: int, db_path: Path) -> None:
     if current > SCHEMA_VERSION:
         raise GalleryError(
             f"gallery {db_path} has schema version {current}, newer than this artbias understands "
             f"({SCHEMA_VERSION}); upgrade artbias to use it"
         )
-    for version in sorted(v for v in MIGRATIONS if v > current):
-        con.execute(MIGRATIONS[version])
-        con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
 
 
 def _where(filters: dict[str, object]) -> tuple[str, list]:
@@ -378,45 +318,3 @@ def _where(filters: dict[str, object]) -> tuple[str, list]:
     return "WHERE " + " AND ".join(f"{column} = ?" for column in used), list(used.values())
 
 
-# -- export ------------------------------------------------------------------------------------
-EXPORT_FORMATS = ("parquet", "csv")
-
-
-def export_gallery(gallery: str | Path, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
-    """One file per table (``runs.parquet``...) plus ``README.md`` describing the columns.
-
-    Each file is written under a temporary name and renamed, so the folder never holds a
-    half-written table.
-    """
-    if fmt not in EXPORT_FORMATS:
-        raise GalleryError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-    store = Store(gallery)
-    if not store.exists:
-        raise GalleryError(f"no gallery at {store.root} (expected {store.db_path})")
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise GalleryError(f"export target {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-
-    def publish(target: Path, write) -> Path:
-        write_atomically(target, write)
-        return target
-
-    written: list[Path] = []
-    readme = [f"# Gallery export ({fmt})", "", f"Exported from `{store.db_path}` (schema version "
-              f"{store.schema_version()}) on {utc_now():%Y-%m-%d %H:%M} UTC. Images are in "
-              f"`{store.images_dir}`; `artworks.image_path` is relative to `{store.root}`.", ""]
-    for table in TABLES:
-        frame = store.read(f"SELECT * FROM {table}")
-        target = out / f"{table}.{fmt}"
-        if fmt == "parquet":
-            written.append(publish(target, lambda p, f=frame: f.to_parquet(p, index=False)))
-        else:
-            written.append(publish(target, lambda p, f=frame: f.to_csv(p, index=False)))
-        readme += [f"## {table}.{fmt} ({len(frame)} rows)", "", "| column | type | meaning |",
-                   "|---|---|---|"]
-        docs = COLUMN_DOCS.get(table, {})
-        readme += [f"| {column} | {frame[column].dtype} | {docs.get(column, '')} |" for column in frame.columns]
-        readme.append("")
-    written.append(publish(out / "README.md", lambda p: p.write_text("\n".join(readme))))
-    return written
