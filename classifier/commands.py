@@ -13,7 +13,8 @@ from pathlib import Path
 
 from data.errors import ConfigError
 
-ARCHS = ("resnet50", "resnet18", "resnet-small")
+# The architectures are the config files (read by name only: registration imports no torch).
+ARCHS = tuple(sorted(path.stem for path in (Path(__file__).parent / "configs").glob("*.json")))
 DEFAULT_MODEL = "classifier-world"
 
 
@@ -67,7 +68,18 @@ def register(commands) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from classifier.train import TrainConfig, train_classifier
+    from data.validation import check_device, check_limit, check_number, check_seed
 
+    # Cheap checks before any data is read: numbers, sizes, device.
+    check_seed(args.seed)
+    check_number(args.val_fraction, "--val-fraction", minimum=0, below=1)
+    if args.lr is not None:
+        check_number(args.lr, "--lr", above=0)
+    if args.size is not None:
+        check_limit("image_side", args.size, "--size")
+    if args.batch_size is not None:
+        check_limit("batch_size", args.batch_size, "--batch-size")
+    check_device(args.device, allow_auto=True)
     options = {
         "arch": args.arch, "data": args.data, "out": args.out, "weights": args.weights,
         "epochs": args.epochs, "freeze_epochs": args.freeze_epochs, "seed": args.seed, "size": args.size,
@@ -93,7 +105,12 @@ def _eval(args: argparse.Namespace) -> int:
     from classifier.data import load_split
     from classifier.evaluate import evaluate_classifier, format_table, plot_confusion
     from classifier.model import load_classifier
+    from data.validation import check_device, check_limit
 
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_device(args.device)
     model = load_classifier(args.model, device=args.device)
     split = load_split(args.data, args.split)
     evaluation = evaluate_classifier(model, split, split_name=args.split, batch_size=args.batch_size)
@@ -109,12 +126,19 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_generator(args: argparse.Namespace) -> int:
     from classifier.generator_eval import unguided_composition, write_card_section
+    from data.validation import check_device, check_finite_values, check_limit, check_seed
     from generators.registry import parse_loader_options
 
     if args.card is not None and not Path(args.card).is_file():  # before, not after, the sampling
         raise ConfigError(f"model card {args.card} does not exist")
+    if args.n < 1:
+        raise ConfigError(f"--n must be at least 1, got {args.n}")
+    check_limit("images", args.n, "--n")
+    check_seed(args.seed)
+    check_device(args.device)
+    options = check_finite_values(parse_loader_options(args.option), "--option")
     found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device,
-                                 options=parse_loader_options(args.option))
+                                 options=options)
     if args.card is not None:
         write_card_section(found, args.card)
     if args.format == "json":
@@ -133,11 +157,21 @@ def _eval_generator(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     from classifier.labellers import load_labeller
     from classifier.prediction import classify_files
+    from data.errors import DatasetError
+    from data.validation import check_device, check_limit, printable
 
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_device(args.device)
     model = load_labeller(args.model, device=args.device)
     result = classify_files(model, args.images, batch_size=args.batch_size, progress=args.format == "table")
     rows = result.rows()
     failures = [{"path": str(path), "error": reason} for path, reason in result.failures]
+    if not rows:  # nothing classifiable: one line, like any other bad input
+        first = failures[0] if failures else {"path": " ".join(args.images), "error": "no image files"}
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise DatasetError(f"no image could be classified: {first['path']}: {first['error']}{more}")
     if args.format == "json":
         print(json.dumps({"classes": list(result.classes), "results": rows, "failures": failures}))
     else:
@@ -148,5 +182,5 @@ def _classify(args: argparse.Namespace) -> int:
             probs = " ".join(f"{p:>9.3f}" for p in row["probabilities"].values())
             print(f"{row['path']:<{width}}  {row['label']:<10} {probs}")
     for failure in failures:
-        print(f"artbias classify: skipped {failure['path']}: {failure['error']}", file=sys.stderr)
-    return 0 if rows else 1
+        print(printable(f"artbias classify: skipped {failure['path']}: {failure['error']}"), file=sys.stderr)
+    return 0

@@ -127,13 +127,14 @@ def stratified_split(split: ImageSplit, fraction: float, seed: int) -> tuple[Ima
 
 # -- pixels ------------------------------------------------------------------------------------
 def read_image(path: Path) -> torch.Tensor:
-    """An image file as a uint8 tensor [3, H, W]; unreadable files raise ``DatasetError``."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as a uint8 tensor [3, H, W]; unreadable files, and files of more pixels
+    than ``data.validation.Limits.input_pixels``, raise ``DatasetError``."""
+    from data.validation import open_image
 
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             return TF.pil_to_tensor(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except (OSError, ValueError, SyntaxError) as error:  # Pillow's errors for broken files
         raise DatasetError(f"cannot read image {path}: {error}") from None
 
 

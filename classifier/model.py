@@ -29,7 +29,7 @@ import torch
 from classifier.architectures import ArchConfig, SceneResNet, build_network
 from classifier.protocol import Confusion
 from data.errors import CheckpointError, ConfigError
-from data.files import replace_folder
+from data.files import check_output_folder, replace_folder
 from data.saved_model import load_state, read_config, read_weights, save_model, weights_record
 
 FORMAT = "artbias-classifier/1"
@@ -141,13 +141,14 @@ def _write_json(path: Path, value) -> None:
 
 
 def check_output(out_dir: str | Path, force: bool) -> Path:
-    """``out_dir`` as a path, after refusing to replace anything but an empty folder unless forced."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConfigError(f"output folder {out} is not empty; choose another or pass --force")
-    return out
+    """``out_dir`` as a path, after refusing a file, a read-only place, and a non-empty folder
+    unless forced, and even then one that holds no earlier classifier."""
+    return check_output_folder(out_dir, force=force, earlier=_is_saved_classifier, what="output folder")
+
+
+def _is_saved_classifier(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved classifier (what ``--force`` may replace)."""
+    return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
 
 
 def save_classifier(

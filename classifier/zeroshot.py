@@ -1,7 +1,8 @@
 """A CLIP zero-shot scene labeller with the classifier's interface.
 
 Each class gets one text feature: the normalised mean of CLIP's features of every prompt
-template (``prompts.json``) filled with the class name and each of its synonyms. An image's
+template (``prompts.json``) filled with the class name and each of its synonyms (for a world
+attribute such as the time of day, with each of the value's phrases only: ``attribute_prompts``). An image's
 class probabilities are the softmax of CLIP's logit scale times its cosine similarity to
 those class features. Useful as an independent second opinion on the trained classifier, and
 for real data where no scene classifier was trained.
@@ -26,6 +27,18 @@ def default_prompts() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     return tuple(raw["templates"]), {k: tuple(v) for k, v in raw["synonyms"].items()}
 
 
+def attribute_prompts(attribute: str) -> dict:
+    """``ZeroShotClassifier`` options for a world attribute ("time", "weather"): its values as
+    classes, its templates, and its phrases in place of the value names."""
+    raw = json.loads(PROMPTS_PATH.read_text())["attributes"]
+    if attribute not in raw or attribute == "about":
+        raise ConfigError(f"no zero-shot prompts for attribute {attribute!r} in {PROMPTS_PATH.name}")
+    phrases = raw[attribute]["phrases"]
+    return {"classes": tuple(phrases), "templates": tuple(raw[attribute]["templates"]),
+            "synonyms": {k: tuple(v) for k, v in phrases.items()}, "include_names": False,
+            "attribute": attribute}
+
+
 class ZeroShotClassifier:
     """``predict(images in [-1,1]) -> probabilities [B, C]`` over ``classes`` with a CLIP model."""
 
@@ -36,6 +49,8 @@ class ZeroShotClassifier:
         *,
         templates: Sequence[str] | None = None,
         synonyms: Mapping[str, Sequence[str]] | None = None,
+        include_names: bool = True,
+        attribute: str | None = None,
         chunk_size: int = 128,
     ):
         from data.world import CLASSES
@@ -46,6 +61,10 @@ class ZeroShotClassifier:
         self.classes = tuple(classes) if classes is not None else CLASSES
         self.templates = tuple(templates) if templates is not None else default_templates
         self.synonyms = {k: tuple(v) for k, v in (synonyms if synonyms is not None else default_synonyms).items()}
+        self.include_names = include_names  # False: a class's words are its synonyms (phrases) only
+        self.attribute = attribute
+        if not include_names and any(not self.synonyms.get(c) for c in self.classes):
+            raise ConfigError("without class names every class needs at least one phrase")
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"zero-shot classes must be at least two distinct names, got {list(self.classes)}")
         if not self.templates or any("{}" not in t for t in self.templates):
@@ -63,7 +82,8 @@ class ZeroShotClassifier:
 
     def prompts(self, class_name: str) -> list[str]:
         """Every text whose CLIP feature is averaged into the class's feature."""
-        words = (class_name, *self.synonyms.get(class_name, ()))
+        words = self.synonyms.get(class_name, ())
+        words = (class_name, *words) if self.include_names else words
         return [template.format(word) for template in self.templates for word in words]
 
     @property
@@ -105,5 +125,7 @@ class ZeroShotClassifier:
             "classes": list(self.classes),
             "templates": list(self.templates),
             "synonyms": {c: list(self.synonyms.get(c, ())) for c in self.classes},
+            "include_names": self.include_names,
+            "attribute": self.attribute,
             "logit_scale": self.logit_scale,
         }

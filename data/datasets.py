@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from torch.utils.data import Dataset
 
 from data.errors import DatasetError
+from data.validation import open_image
 from data.world.params import CLASSES
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -77,8 +77,12 @@ def _check_image(path: Path) -> str | None:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return "not an image file"
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:  # refuses images over the pixel limit before decoding
             image.load()  # a full decode: truncated and corrupt files fail here, not mid-epoch
+    except DatasetError as error:  # unreadable, or over the pixel limit
+        reason = str(error)
+        prefix = f"cannot read image {path}: "
+        return "unreadable: " + reason.removeprefix(prefix) if reason.startswith(prefix) else reason
     except OSError as error:  # PIL raises OSError subclasses (UnidentifiedImageError, ...)
         return f"unreadable: {error}"
     except Exception as error:  # noqa: BLE001 - a decoder bug is still a bad file to report
@@ -167,7 +171,7 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int):
         path, label = self.samples[index]
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 image = image.convert("RGB")
         except OSError as error:  # changed on disk since the scan
             raise DatasetError(f"cannot read image {path}: {error}") from error

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from data.errors import CheckpointError
 from data.files import write_atomically
+from data.validation import check_finite_tensors
 
 if TYPE_CHECKING:  # torch is imported where tensors are read, so hashing stays light
     import torch
@@ -141,13 +142,38 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - safetensors and torch share no error base class
         kind = "safetensors" if safetensors else "torch state-dict"
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"weights {path} are corrupt or truncated (not a readable {kind} file: {first})") from None
+        if is_refused_pickle(error):
+            raise CheckpointError(f"weights {path} are refused: {load_error_reason(error)}") from None
+        raise CheckpointError(f"weights {path} are corrupt or truncated (not a readable {kind} file: "
+                              f"{load_error_reason(error)})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CheckpointError(f"weights {path} are not a state dict of named tensors")
     return state
+
+
+def is_refused_pickle(error: BaseException) -> bool:
+    """Whether ``torch.load(..., weights_only=True)`` refused a file for the Python objects in it."""
+    return "weights only load failed" in str(error).lower() or "unsupported global" in str(error).lower()
+
+
+def load_error_reason(error: BaseException) -> str:
+    """Why a weights file could not be read, in one line, never with the loader's advice:
+    PyTorch suggests ``weights_only=False``, which would let the file run code, and that is
+    not a step artbias will take or recommend."""
+    import re
+
+    from data.validation import printable
+
+    text = str(error)
+    if is_refused_pickle(error):
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        named = f" ({found.group(1)})" if found else ""
+        return (f"the file holds pickled Python objects{named} besides tensors, and artbias does not "
+                "unpickle those (loading them could run code); use a safetensors or plain state-dict file")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    return printable(first, 300)
 
 
 # -- loading into a module -------------------------------------------------------------------
@@ -159,7 +185,6 @@ def load_state(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], sou
     A module built on the ``meta`` device (layout only, no memory) takes the tensors
     themselves, cast to the module's dtypes.
     """
-    import torch
 
     own = {name[len(prefix):]: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
     if not own:
@@ -183,9 +208,7 @@ def load_state(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], sou
         problems.append(f"{len(wrong_kind)} tensors of the wrong kind (integer vs floating point) {_few(wrong_kind)}")
     if problems:
         raise CheckpointError(f"weights {source} do not fit {target}: " + "; ".join(problems))
-    non_finite = [prefix + k for k in common if own[k].is_floating_point() and not torch.isfinite(own[k]).all()]
-    if non_finite:
-        raise CheckpointError(f"weights {source} hold NaN/inf values in {_few(non_finite)}")
+    check_finite_tensors({prefix + k: own[k] for k in common}, source)  # NaN/inf weights: refused
     on_meta = any(tensor.is_meta for tensor in expected.values())
     if on_meta:
         own = {k: v.to(expected[k].dtype) for k, v in own.items()}

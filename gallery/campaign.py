@@ -33,7 +33,8 @@ from gallery.executor import Executor, LocalExecutor
 from gallery.images import EncodedImage, sweep_orphans, write_png
 from gallery.jobs import JobResult
 from gallery.planning import plan_jobs, preflight
-from gallery.store import Store, utc_now
+from gallery.progress import CampaignProgress
+from gallery.store import GalleryError, Store, utc_now
 from gallery.store.records import CampaignRecord
 from gallery.store.writes import record_run, upsert_campaign
 
@@ -42,9 +43,17 @@ LOCK_NAME = ".campaign.lock"
 
 # -- recording -------------------------------------------------------------------------------------
 def record(store: Store, result: JobResult) -> None:
-    """PNGs first (content-named), then the run, its artworks and labels in one transaction."""
+    """PNGs first (content-named), then the run, its artworks and labels in one transaction.
+
+    A PNG that cannot be written (disk full, read-only gallery) stops the campaign with a
+    ``GalleryError``: the job's rows are not written, finished jobs are kept, and the next
+    start sweeps any image file left without a row."""
     for artwork in result.artworks:
-        write_png(store.root, EncodedImage(artwork.png, artwork.sha256))
+        try:
+            write_png(store.root, EncodedImage(artwork.png, artwork.sha256))
+        except OSError as error:
+            raise GalleryError(f"could not write an image into gallery {store.root}: {error.strerror or error}; "
+                               "finished jobs are kept, rerun the campaign once that is fixed") from None
     record_run(store, result.run_record(), result.artwork_records(utc_now()), result.label_records(),
                result.labellers)
 
@@ -68,6 +77,24 @@ def register_campaign(store: Store, config: CampaignConfig, planned: set[str], *
     upsert_campaign(store, CampaignRecord(config.campaign_id, config.name, config.to_dict(), utc_now()),
                     delete_runs=stale["run_id"].tolist())
     return len(stale_done)
+
+
+def check_gallery(store: Store) -> None:
+    """The gallery a campaign is about to write: a folder (or a path where one can be made)
+    whose ``gallery.duckdb``, when present, reads whole (``Store.verify``) and is an artbias
+    gallery no newer than this artbias."""
+    root = store.root
+    if root.exists() and not root.is_dir():
+        raise GalleryError(f"gallery path {root} is a file, not a folder")
+    ancestor = root
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise GalleryError(f"cannot create gallery folder {root}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK) or (store.exists and not os.access(store.db_path, os.W_OK)):
+        raise GalleryError(f"gallery {root} is read-only; a campaign needs to write there")
+    if store.exists:
+        store.verify()
 
 
 @contextmanager
@@ -107,11 +134,12 @@ class CampaignSummary:
     orphans_removed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (job, last error line)
     duration_s: float = 0.0
+    workers: list[str] = field(default_factory=list)  # each worker's jobs and pace (several workers)
 
     def lines(self) -> list[str]:
         head = (f"campaign {self.campaign_id}: {self.planned} jobs — {self.done} done, {self.skipped} "
                 f"already finished, {self.failed} failed ({self.duration_s:.1f} s) -> {self.gallery}")
-        lines = [head]
+        lines = [head, *self.workers]
         if self.orphans_removed:
             lines.append(f"removed {self.orphans_removed} unreferenced image files left by an interrupted run")
         if self.pruned:
@@ -132,12 +160,11 @@ def run_campaign(
     prune: bool = False,
 ) -> CampaignSummary:
     """Run every unfinished job of ``config`` into ``gallery``; safe to kill and rerun."""
-    from tqdm.auto import tqdm
-
     clock = time.perf_counter()
     jobs = plan_jobs(config)
     preflight(config)  # before the gallery is created or touched
     store = Store(gallery)
+    check_gallery(store)  # a damaged or foreign file is refused before anything is written to it
     summary = CampaignSummary(config.campaign_id, store.root, len(jobs))
     with campaign_lock(store.root):
         store.migrate()
@@ -147,13 +174,8 @@ def run_campaign(
         finished = store.done_run_ids(config.campaign_id)
         todo = [job for job in jobs if job.run_id not in finished]
         summary.skipped = len(jobs) - len(todo)
-        # Our own ETA, not tqdm's: the first job to finish carries the workers' model loading,
-        # so the pace is measured from it on, and shown once three more jobs have finished.
-        bar = tqdm(total=len(jobs), initial=summary.skipped, desc=f"campaign {config.campaign_id}",
-                   unit="job", disable=not progress,
-                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        bar.set_postfix({"done": 0, "failed": 0, "skipped": summary.skipped, "eta": "warming up"})
-        first_finished_at = None
+        bar = CampaignProgress(total=len(jobs), skipped=summary.skipped, todo=len(todo),
+                               desc=f"campaign {config.campaign_id}", enabled=progress)
         try:
             for result in (executor or LocalExecutor()).map(todo):
                 record(store, result)
@@ -163,16 +185,9 @@ def run_campaign(
                     summary.failed += 1
                     last = (result.error or "").strip().splitlines()
                     summary.failures.append((result.job.describe(), last[-1] if last else "unknown error"))
-                bar.update(1)
-                n_finished = summary.done + summary.failed
-                first_finished_at = first_finished_at or time.perf_counter()
-                eta = "warming up"
-                if n_finished > 3:
-                    per_job = (time.perf_counter() - first_finished_at) / (n_finished - 1)
-                    eta = tqdm.format_interval(per_job * (len(todo) - n_finished))
-                bar.set_postfix({"done": summary.done, "failed": summary.failed,
-                                 "skipped": summary.skipped, "eta": eta})
+                bar.update(result.status, result.worker)
         finally:
             bar.close()
+            summary.workers = bar.worker_lines()
     summary.duration_s = time.perf_counter() - clock
     return summary

@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 import classifier.commands
 import data.commands
 import data.weights.commands
+import gallery.annotate_commands
 import gallery.commands
 import gallery.report_commands
 import generators.commands
 import search.commands
 from data.errors import ArtbiasError
+from data.validation import add_allow_large, lifted_limits, printable
 
 # The modules that contribute subcommands, in pipeline order.
 COMMAND_MODULES = (
@@ -31,10 +33,13 @@ COMMAND_MODULES = (
     search.commands,
     classifier.commands,
     gallery.report_commands,
+    gallery.annotate_commands,
     gallery.commands,
 )
 
 Handler = Callable[[argparse.Namespace], int | None]
+# Commands that take no sizes, so no --allow-large (data.validation.Limits).
+WITHOUT_LIMITS = ("version", "models")
 
 
 class ArgumentError(ArtbiasError):
@@ -121,6 +126,8 @@ class Commands:
         parent, _, name = path.rpartition(" ")
         parser = self._group(parent).add_parser(name, help=help, description=help)
         parser.set_defaults(handler=handler)
+        if path.split(" ")[0] not in WITHOUT_LIMITS:
+            add_allow_large(parser)  # every command that takes sizes (data.validation.Limits)
         return parser
 
 
@@ -172,9 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        code = args.handler(args)
+        with lifted_limits(getattr(args, "allow_large", False)):
+            code = args.handler(args)
     except ArtbiasError as error:
-        print(f"artbias: error: {error}", file=sys.stderr)
+        # Control characters from user input (ESC, BEL...) are shown escaped, never sent to the terminal.
+        lines = [printable(line) for line in str(error).splitlines()] or [type(error).__name__]
+        print("artbias: error: " + "\n".join(lines), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("artbias: interrupted", file=sys.stderr)

@@ -9,7 +9,8 @@ Example (``gallery/campaigns/demo.toml`` is a complete one)::
     seeds = 10                      # a count (seeds 0..9) or an explicit list [3, 7, 11]
     algorithms = ["ga"]             # default ["ga"]; also nsga2, cmaes, random
     clip = "clip-world"             # default
-    labellers = ["classifier-world", "clip:clip-world"]   # default
+    labellers = ["classifier-world", "classifier-world-b", "time-world", "weather-world",
+                 "clip:clip-world"]                        # default
 
     [search]                        # any SearchConfig field except algorithm
     pop_size = 16
@@ -47,19 +48,23 @@ from pathlib import Path
 
 from classifier.labellers import zero_shot_spec
 from data.errors import ConfigError
+from data.validation import check_limit, check_text
 
 DEFAULT_CLIP = "clip-world"
-DEFAULT_LABELLERS = ("classifier-world", zero_shot_spec(DEFAULT_CLIP))
+# Two scene classifiers independent of the search (their agreement says whether labels can carry
+# a finding), the time-of-day and weather classifiers (attribute distributions, aesthetic
+# values), and CLIP's zero-shot labels (circular when the same CLIP steers the searches).
+DEFAULT_LABELLERS = ("classifier-world", "classifier-world-b", "time-world", "weather-world",
+                     zero_shot_spec(DEFAULT_CLIP))
 DEFAULT_ALGORITHMS = ("ga",)
 DEFAULT_BASELINE_CHUNK = 64
-MAX_PROMPT_CHARS = 1000
 MAX_SEEDS = 100_000
 
 MAX_REPLICATES = 100
 
 TOP_LEVEL_KEYS = ("name", "description", "prompts", "modifiers", "generators", "seeds",
                   "replicates", "algorithms", "search", "clip", "labellers", "baseline")
-PROMPT_KEYS = ("text", "seeds", "controls")
+PROMPT_KEYS = ("text", "seeds", "controls", "negatives", "negative_weight")
 BASELINE_KEYS = ("samples", "chunk", "seed")
 
 
@@ -82,6 +87,8 @@ class PromptSpec:
     text: str
     seeds: tuple[int, ...]
     controls: tuple[str, ...] = ()  # run with the same seeds, compared seed by seed
+    negatives: tuple[str, ...] = ()  # steered away from (CLIP score minus weight x best negative)
+    negative_weight: float = 0.5
 
     def replicate_seeds(self, replicate: int) -> tuple[int, ...]:
         """The seeds of replicate ``replicate`` (0 is the seeds as given; the others are disjoint)."""
@@ -96,6 +103,8 @@ class PlannedSearch:
     text: str
     seed: int
     replicate: int
+    negatives: tuple[str, ...] = ()
+    negative_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,11 @@ class CampaignConfig:
         for replicate in range(self.replicates):
             for prompt in self.prompts:
                 for text in (prompt.text, *prompt.controls):
+                    # controls are searched plainly: only the prompt itself steers away from its negatives
+                    negatives = prompt.negatives if text == prompt.text else ()
                     for seed in prompt.replicate_seeds(replicate):
-                        planned.setdefault((text, seed), PlannedSearch(text, seed, replicate))
+                        planned.setdefault((text, seed), PlannedSearch(
+                            text, seed, replicate, negatives, prompt.negative_weight))
         return list(planned.values())
 
     def controls(self) -> dict[str, tuple[str, ...]]:
@@ -202,6 +214,8 @@ def parse_config(raw: dict, *, source: str = "campaign config", check_models: bo
         problems.append(f"'replicates' = {replicates} would take seeds past 2**31")
     modifiers = _strings(raw.get("modifiers", [""]), "'modifiers'", problems, allow_empty_item=True)
     for modifier in modifiers:
+        if modifier and (problem := _text_problem(modifier, "modifier")):
+            problems.append(problem)
         if modifier.count("{}") > 1:
             problems.append(f"modifier {modifier!r} has more than one '{{}}' placeholder")
     generators = _strings(raw.get("generators"), "'generators'", problems)
@@ -229,15 +243,32 @@ def parse_config(raw: dict, *, source: str = "campaign config", check_models: bo
             if problem := labeller_problem(spec):
                 problems.append(problem)
 
+    if not problems:  # the jobs it plans, counted before any is made (a typo must not plan a million)
+        planned = len(generators) * len(baseline.chunks()) + sum(
+            (1 + len(p.controls)) * len(p.seeds) for p in prompts) * replicates * len(modifiers) * len(
+            generators) * len(algorithms)
+        if problem := _limit_problem("jobs", planned, "the campaign's planned jobs"):
+            problems.append(problem)
+    if len(problems) == 1:
+        raise ConfigError(f"{source}: {problems[0]}")
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{source} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n{listed}")
+        raise ConfigError(f"{source} has {len(problems)} problems:\n{listed}")
     return CampaignConfig(
         name=name.strip(), prompts=prompts, generators=tuple(generators), modifiers=tuple(modifiers),
         algorithms=tuple(algorithms), search=search, clip=clip, labellers=tuple(labellers),
         baseline=baseline, description=description if isinstance(description, str) else "",
         replicates=replicates,
     )
+
+
+def _text_problem(text: str, what: str) -> str | None:
+    """Why ``text`` is no acceptable prompt text (``data.validation.check_text``), or None."""
+    try:
+        check_text(text, what)
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 def _is_int(value) -> bool:
@@ -279,7 +310,7 @@ def _prompts(value, default_seeds: tuple[int, ...], problems: list[str]) -> tupl
     found: list[PromptSpec] = []
     for index, item in enumerate(value):
         where = f"prompts[{index}]"
-        seeds, controls = default_seeds, ()
+        seeds, controls, negatives, negative_weight = default_seeds, (), (), 0.5
         if isinstance(item, dict):
             for key in item:
                 if key not in PROMPT_KEYS:
@@ -287,14 +318,22 @@ def _prompts(value, default_seeds: tuple[int, ...], problems: list[str]) -> tupl
             if "seeds" in item:
                 seeds = _seeds(item["seeds"], f"{where}.seeds", problems)
             controls = _controls(item.get("controls", []), item.get("text"), f"{where}.controls", problems)
+            negatives = _controls(item.get("negatives", []), item.get("text"), f"{where}.negatives", problems)
+            negative_weight = item.get("negative_weight", 0.5)
+            if not isinstance(negative_weight, int | float) or isinstance(negative_weight, bool) \
+                    or not 0 < negative_weight <= 10 or negative_weight != negative_weight:
+                problems.append(f"{where}.negative_weight must be a number in (0, 10], got {negative_weight!r}")
+                negative_weight = 0.5
             item = item.get("text")
         if not isinstance(item, str) or not item.strip():
             problems.append(f"{where} is empty (a prompt must be non-empty text)")
             continue
-        if len(item) > MAX_PROMPT_CHARS:
-            problems.append(f"{where} has {len(item)} characters; the limit is {MAX_PROMPT_CHARS}")
+        try:  # printable one-line text within the length limit (data.validation)
+            item = check_text(item, where)
+        except ConfigError as error:
+            problems.append(str(error))
             continue
-        found.append(PromptSpec(item.strip(), seeds, controls))
+        found.append(PromptSpec(item.strip(), seeds, controls, negatives, float(negative_weight)))
     texts = [p.text for p in found]
     if len(set(texts)) != len(texts):
         problems.append(f"'prompts' lists a prompt twice: {texts}")
@@ -309,8 +348,8 @@ def _controls(value, prompt, where: str, problems: list[str]) -> tuple[str, ...]
     for control in controls:
         if not control:
             problems.append(f"{where}: a control prompt is empty")
-        elif len(control) > MAX_PROMPT_CHARS:
-            problems.append(f"{where}: a control has {len(control)} characters; the limit is {MAX_PROMPT_CHARS}")
+        elif problem := _text_problem(control, f"{where}: a control"):
+            problems.append(problem)
         elif isinstance(prompt, str) and control == prompt.strip():
             problems.append(f"{where}: control {control!r} is the prompt itself; a control must differ")
     if len(set(controls)) != len(controls):
@@ -350,6 +389,15 @@ def _search(value, algorithms: list[str], problems: list[str]) -> dict:
     return settings
 
 
+def _limit_problem(limit: str, value: int, what: str) -> str | None:
+    """Why ``value`` is over a size limit (``data.validation.Limits``), or None."""
+    try:
+        check_limit(limit, value, what)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
 def _fits_type(value, annotation: str) -> bool:
     if value is None:
         return False  # TOML has no null; a missing key means the default
@@ -371,11 +419,17 @@ def _baseline(value, problems: list[str]) -> BaselineSpec:
     chunk = value.get("chunk", DEFAULT_BASELINE_CHUNK)
     seed = value.get("seed", 0)
     ok = True
-    if not _is_int(samples) or not 0 <= samples <= 10_000_000:
+    if not _is_int(samples) or not 0 <= samples:
         problems.append(f"baseline.samples must be an integer >= 0, got {samples!r}")
+        ok = False
+    elif problem := _limit_problem("images", samples, "baseline.samples"):
+        problems.append(problem)
         ok = False
     if not _is_int(chunk) or chunk < 1:
         problems.append(f"baseline.chunk must be an integer >= 1, got {chunk!r}")
+        ok = False
+    elif problem := _limit_problem("baseline_chunk", chunk, "baseline.chunk"):
+        problems.append(problem)
         ok = False
     if not _is_int(seed) or not 0 <= seed < 2**31:
         problems.append(f"baseline.seed must be a non-negative integer, got {seed!r}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -109,7 +110,9 @@ def stuart_maxwell(prompt_codes: Sequence[int], control_codes: Sequence[int], k:
     if len(table) < 2 or np.trace(table) == table.sum():
         return None
     try:
-        result = SquareTable(table, shift_zeros=False).homogeneity()
+        with warnings.catch_warnings():  # a singular covariance is answered by returning None
+            warnings.simplefilter("ignore")
+            result = SquareTable(table, shift_zeros=False).homogeneity()
     except (np.linalg.LinAlgError, ValueError):
         return None
     if not np.isfinite(result.pvalue):
@@ -137,6 +140,7 @@ class ControlComparison:
     replicates: str | None = None  # pooled rows: "replicates", "does not replicate", "one replicate"
     replicated_in: str | None = None  # pooled rows: e.g. "3 of 3 replicates at p < 0.05"
     notes: list[str] = field(default_factory=list)
+    unreliable: str | None = None  # set when the generator's labels are unreliable: said instead
 
     @property
     def leading_class(self) -> str | None:
@@ -145,7 +149,9 @@ class ControlComparison:
         return max(self.differences, key=lambda c: abs(self.differences[c]))
 
     def sentence(self) -> str:
-        """The finding in plain words."""
+        """The finding in plain words (or why there is none: labels that cannot carry one)."""
+        if self.unreliable:
+            return self.unreliable
         lead = self.leading_class
         if lead is None or self.n_pairs == 0:
             return f"{self.generator}: no seeds shared by {self.prompt!r} and {self.control!r}"

@@ -13,7 +13,7 @@ import io
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -73,6 +73,21 @@ def save_image(gallery_dir: str | Path, image) -> EncodedImage:
     encoded = encode_png(image)
     write_png(gallery_dir, encoded)
     return encoded
+
+
+def resolve_image(gallery_dir: str | Path, relative_path) -> Path | None:
+    """Where a stored ``image_path`` points, confined to ``<gallery>/images/``: the file's
+    path, or None for anything else (not text, absolute, with ``..``, outside ``images/``,
+    or a link that leads out of it). Nothing outside the gallery's images is ever opened
+    through a row; whether the file exists is the caller's question."""
+    if not isinstance(relative_path, str) or not relative_path or "\\" in relative_path or "\x00" in relative_path:
+        return None
+    parts = PurePosixPath(relative_path).parts
+    if PurePosixPath(relative_path).is_absolute() or ".." in parts or parts[:1] != ("images",) or len(parts) < 2:
+        return None
+    images = (Path(gallery_dir) / "images").resolve()
+    path = (Path(gallery_dir) / relative_path).resolve()  # follows links: one leading out is refused
+    return path if path.is_relative_to(images) and path != images else None
 
 
 def image_files(gallery_dir: str | Path) -> list[str]:

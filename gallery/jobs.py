@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -26,18 +28,32 @@ BASELINE_ALGORITHM = "prior"
 
 
 # -- models, loaded once per process -------------------------------------------------------------
+def job_device() -> str:
+    """Where this process runs its models: ``$ARTBIAS_DEVICE`` (GPU workers set it), else cpu."""
+    return os.environ.get("ARTBIAS_DEVICE") or "cpu"
+
+
+def execution_facts() -> dict:
+    """What shapes a result's last bits besides the versions: torch threads, the CPU's vector
+    instruction set, the device (recorded with every run)."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "device": job_device()}
+
+
 @cache
 def cached_generator(spec: str):
     from generators.registry import load_generator
 
-    return load_generator(spec)
+    return load_generator(spec, device=job_device())
 
 
 @cache
 def cached_clip(name: str):
     from search.clip import load_clip
 
-    return load_clip(name)
+    return load_clip(name, device=job_device())
 
 
 @cache
@@ -52,7 +68,7 @@ def cached_labeller(spec: str):
     """A labeller; a zero-shot one shares the cached CLIP the searches score with."""
     from classifier.labellers import load_labeller
 
-    return load_labeller(spec, clip_loader=cached_clip)
+    return load_labeller(spec, device=job_device(), clip_loader=cached_clip)
 
 
 def labeller_record(spec: str) -> LabellerRecord:
@@ -96,10 +112,13 @@ class JobResult:
     versions: dict = field(default_factory=dict)
     artworks: list[Artwork] = field(default_factory=list)
     labellers: list[LabellerRecord] = field(default_factory=list)
+    worker: str = ""  # host:pid of the process that ran the job (progress only; not stored)
 
     def run_record(self) -> RunRecord:
         job = self.job
         settings = job.settings if job.kind == "baseline" else {"algorithm": job.algorithm, **job.settings}
+        if job.negatives:
+            settings = settings | {"negatives": list(job.negatives), "negative_weight": job.negative_weight}
         return RunRecord(
             run_id=job.run_id, campaign_id=job.campaign_id, kind=job.kind, generator=job.generator,
             prompt=job.prompt, modifier=job.modifier, full_prompt=job.full_prompt, seed=job.seed,
@@ -141,6 +160,8 @@ class CampaignJob:
     labellers: tuple[str, ...]
     count: int = 1  # baseline samples in this chunk
     replicate: int = 0  # which disjoint seed set (follows from the seed: not part of run_id)
+    negatives: tuple[str, ...] = ()  # prompts the search steers away from
+    negative_weight: float = 0.5
 
     @property
     def full_prompt(self) -> str | None:
@@ -152,6 +173,8 @@ class CampaignJob:
         shaping = {"settings": self.settings, "labellers": sorted(self.labellers), "count": self.count}
         if self.kind == "search":
             shaping["clip"] = self.clip
+        if self.negatives:  # only then, so runs planned before negatives existed keep their ids
+            shaping["negatives"] = [list(self.negatives), self.negative_weight]
         key = [self.campaign_id, self.kind, self.generator, self.prompt, self.modifier, self.seed,
                self.algorithm, shaping]
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
@@ -166,8 +189,11 @@ class CampaignJob:
         try:
             result = self._search(started) if self.kind == "search" else self._baseline(started)
         except Exception:
-            return self.failure(traceback.format_exc(limit=8), started, clock)
-        result.finished_at, result.duration_s = utc_now(), time.perf_counter() - clock
+            result = self.failure(traceback.format_exc(limit=8), started, clock)
+        else:
+            result.finished_at, result.duration_s = utc_now(), time.perf_counter() - clock
+            result.versions = result.versions | execution_facts()
+        result.worker = f"{socket.gethostname()}:{os.getpid()}"
         return result
 
     def failure(self, message: str, started: datetime | None = None, clock: float | None = None) -> JobResult:
@@ -180,21 +206,26 @@ class CampaignJob:
 
         from search.config import SearchConfig
         from search.engine import run_search
+        from search.scorer import Prompt
 
         generator = cached_generator(self.generator)
         config = SearchConfig(algorithm=self.algorithm, **self.settings)
         scorer = cached_scorer(self.clip, config.augmentations)
-        found = run_search(generator, scorer, self.full_prompt, config, seed=self.seed, progress=False)
+        prompt = Prompt(self.full_prompt, negatives=self.negatives, negative_weight=self.negative_weight)
+        found = run_search(generator, scorer, prompt, config, seed=self.seed, progress=False)
         candidates = found.candidates()
         images = torch.stack([c.image.cpu() for c in candidates])
         artworks = [_artwork(i, c.role, i, c.image, c.similarity, c.realism, c.latent)
                     for i, c in enumerate(candidates)]
         self._label(artworks, images)
+        latents = torch.stack([torch.as_tensor(np.asarray(c.latent), dtype=torch.float32).reshape(-1)
+                               for c in candidates])
         return JobResult(
             self, "done", started, started, 0.0, evaluations=found.evaluations,
             history=[float(h) for h in found.history], generator_identity=found.generator,
             versions=found.versions, artworks=artworks,
-            labellers=[labeller_record(spec) for spec in self.labellers],
+            labellers=[labeller_record(spec) for spec in self.labellers]
+            + _label_intended(generator, artworks, latents),
         )
 
     def _baseline(self, started: datetime) -> JobResult:
@@ -216,7 +247,8 @@ class CampaignJob:
         return JobResult(
             self, "done", started, started, 0.0, generator_identity=generator.identity(),
             versions=versions(), artworks=artworks,
-            labellers=[labeller_record(spec) for spec in self.labellers],
+            labellers=[labeller_record(spec) for spec in self.labellers]
+            + _label_intended(generator, artworks, latents),
         )
 
     def _label(self, artworks: list[Artwork], images) -> None:
@@ -225,6 +257,28 @@ class CampaignJob:
         for spec in self.labellers:
             for artwork, verdict in zip(artworks, label(cached_labeller(spec), images).as_dicts(), strict=True):
                 artwork.labels[spec] = verdict
+
+
+def _label_intended(generator, artworks: list[Artwork], latents) -> list[LabellerRecord]:
+    """Each artwork's intended class (what its latent asks a class-conditional generator for),
+    as labels of the ``intended`` labeller; nothing for generators that do not say."""
+    from classifier.labellers import ATTRIBUTES, intended_spec
+
+    found = {}
+    intended = generator.intended_classes(latents)
+    if intended is not None:
+        found[None] = (intended, list(getattr(generator, "class_names", None) or dict.fromkeys(intended)))
+    for attribute, values in generator.intended_attributes(latents).items():
+        found[attribute] = (values, list(ATTRIBUTES[attribute]))
+    records = []
+    for attribute, (values, classes) in found.items():
+        spec = intended_spec(attribute)
+        for artwork, name in zip(artworks, values, strict=True):
+            artwork.labels[spec] = {"predicted": name, "confidence": 1.0, "probabilities": {name: 1.0}}
+        identity = {"kind": "intended", "generator": generator.name, "attribute": attribute,
+                    "rule": generator.intended_note}
+        records.append(LabellerRecord(spec, classes, None, identity))
+    return records
 
 
 def _realism(generator, images) -> np.ndarray | None:

@@ -40,7 +40,8 @@ def plan_jobs(config: CampaignConfig) -> list[CampaignJob]:
                         jobs.append(CampaignJob(
                             config.campaign_id, "search", generator, text, modifier, planned.seed,
                             algorithm, settings[algorithm], config.clip, config.labellers,
-                            replicate=planned.replicate,
+                            replicate=planned.replicate, negatives=planned.negatives,
+                            negative_weight=planned.negative_weight,
                         ))
     return jobs
 

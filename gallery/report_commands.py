@@ -60,10 +60,13 @@ def _register_serve(commands) -> None:
 
 def _bias(args: argparse.Namespace) -> int:
     from data.errors import ConfigError
+    from data.validation import check_limit, check_seed
     from gallery.bias import gallery_bias, render
 
     if args.resamples < 100:
         raise ConfigError(f"--resamples must be at least 100, got {args.resamples}")
+    check_limit("resamples", args.resamples, "--resamples")
+    check_seed(args.seed)
     bias = gallery_bias(
         args.gallery,
         labeller=args.labeller,
@@ -71,8 +74,16 @@ def _bias(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_resamples=args.resamples,
     )
-    print(render(bias, args.format))
+    print(terminal_text(render(bias, args.format)))
     return 0
+
+
+def terminal_text(text: str) -> str:
+    """A report for the terminal: stored text (prompts, names) never sends control
+    characters (ESC, BEL...) to it; each shows escaped, line by line."""
+    from data.validation import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def streamlit_command(gallery: str | Path, port: int, address: str | None = None) -> list[str]:
@@ -89,6 +100,11 @@ def streamlit_command(gallery: str | Path, port: int, address: str | None = None
         str(port),
         "--browser.gatherUsageStats",
         "false",
+        # Visitors see a plain message for an error, never its traceback, and no developer menu.
+        "--client.showErrorDetails",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
     if address:
         command += ["--server.address", address]
@@ -125,8 +141,10 @@ def serve(gallery: str | Path, port: int, address: str | None = None) -> int:
     """
     from gallery.store import GalleryError, Store
 
-    if not Store(gallery).exists:
+    store = Store(gallery)
+    if not store.exists:
         raise GalleryError(f"no gallery at {gallery} (run `artbias demo` or a campaign first)")
+    store.read("SELECT 1")  # a damaged file, or one that is no artbias gallery, is said now
     check_port(port, address)
     print(f"artbias gallery: serving {gallery} on http://localhost:{port} (Ctrl+C stops)", flush=True)
     child = None

@@ -15,7 +15,7 @@ it. Each function here answers one question about such a composition, with its u
 - how strongly do generators differ (Cramér's V), how concentrated is it (normalised entropy,
   with an interval that is its range over the simultaneous region);
 - what would it be without the classifier's errors (BBSE, Lipton et al. 2018);
-- does the CLIP zero-shot labeller agree with the classifier (Cohen's kappa, raw agreement,
+- does a second labeller agree with the report's one (Cohen's kappa, raw agreement,
   PABAK).
 
 ``build_reports`` turns a table of labelled artworks into one ``BiasReport`` per
@@ -112,13 +112,30 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "shift estimation, Lipton et al. 2018): with M[j, i] the probability that the classifier "
     "says j when the truth is i (from its confusion matrix), solve M·q = observed "
     "proportions and project q onto the probability simplex. The interval is a bootstrap "
-    "that resamples both the artworks and the confusion matrix.",
-    "Cohen's kappa": "Agreement between the classifier and the CLIP zero-shot labeller beyond "
-    "chance: 1 is perfect agreement, 0 what chance alone gives. Low kappa means CLIP does "
-    "not recognise the scene the classifier sees in what it steered toward. When both "
+    "that resamples both the artworks and the confusion matrix. The matrix is the one "
+    "measured on the generator's own artworks against known labels where at least 60 of them "
+    "have one, else the one measured on world renders; each report names which.",
+    "confusion on generated images": "The labeller's confusion matrix measured on one "
+    "generator's artworks: rows are labels whose truth is known (a person's annotation, "
+    "human:NAME, or for class-conditional generators the class the latent asked for, "
+    "intended), columns the labeller's labels. Classes no known label names keep their row "
+    "from the renders matrix.",
+    "Cohen's kappa": "Agreement between the report's labeller and a second one beyond "
+    "chance (the second is another labeller that did not steer the search where the gallery "
+    "has one): 1 is perfect agreement, 0 what chance alone gives. When both "
     "labellers put nearly everything in one class, chance agreement is already high and "
     "kappa falls to 0 however often they agree, so read it with raw agreement and PABAK. Its "
     "interval is the asymptotic one, not shown when that has zero width.",
+    "labels unreliable": "Two labellers independent of the search agree on a generator's "
+    "artworks with kappa below 0.4 (PABAK where kappa is undefined): its labels cannot carry a "
+    "finding, and the report says so instead of stating one.",
+    "attribute distribution": "The share of each time of day (day, golden, night, overcast) "
+    "or weather (clear, fog, rain, snow) among the artworks, by an attribute labeller, with "
+    "the same intervals and tests as the scene classes.",
+    "aesthetic value": "The world's documented beauty rule applied to each artwork's "
+    "predicted class, time of day and weather: sigmoid(bias + class + time + weather + matching "
+    "pairs), in (0, 1). Means are shown with 95% t intervals; a prompt minus its baseline with "
+    "Welch's interval, minus its control paired by seed.",
     "raw agreement": "Share of the artworks both labellers put in the same class, with its "
     "Wilson interval.",
     "PABAK": "Prevalence-adjusted bias-adjusted kappa: (K·agreement - 1)/(K - 1) with K "
@@ -843,6 +860,7 @@ class BiasReport:
     vs_reference_distance: Equivalence | None = None  # TV with interval, equivalence verdict
     cramers_v_between_generators: float | None = None  # over all generators for this prompt
     corrected_available: bool = False
+    confusion_source: str | None = None  # the matrix BBSE used: generated images or world renders
     kappa: Agreement | None = None
     agreement_labeller: str | None = None
     low_confidence_share: float | None = None
@@ -930,6 +948,7 @@ def summary_frame(reports: Sequence[BiasReport]) -> pd.DataFrame:
             "entropy_low": report.entropy_low,
             "entropy_high": report.entropy_high,
             "top_corrected": top.corrected,
+            "confusion_source": report.confusion_source,
             **fields(report.kappa, agreement_columns),
             "low_confidence_share": report.low_confidence_share,
             "warnings": " | ".join(report.warnings),
@@ -966,6 +985,8 @@ def build_reports(
     *,
     labeller: str,
     confusion: np.ndarray | None = None,
+    confusion_source: str | None = None,
+    generator_confusions: Mapping[str, tuple[np.ndarray, str]] | None = None,
     references: Mapping[str, tuple[str, Sequence[float]]] | None = None,
     agreement_labels: pd.DataFrame | None = None,
     agreement_labeller: str | None = None,
@@ -979,9 +1000,11 @@ def build_reports(
     ``labels``: one row per artwork with columns artwork_id, generator, prompt (None/NaN for
     the unguided baseline samples), predicted (the class name), and optionally confidence
     (the top class probability). ``confusion``: the labeller's confusion matrix in ``classes``
-    order (rows true, columns predicted), for the corrected proportions. ``references``:
+    order (rows true, columns predicted), for the corrected proportions, measured where
+    ``confusion_source`` says; ``generator_confusions``: generator -> (matrix, source) measured
+    on that generator's own artworks, used for its reports instead. ``references``:
     generator -> (name, composition) to test against. ``agreement_labels``: artwork_id and
-    predicted from a second labeller (the CLIP zero-shot one) for Cohen's kappa.
+    predicted from a second labeller (an independent one where possible) for Cohen's kappa.
     ``adjustment``: the multiple-testing correction over every p-value of all the reports
     together (a key of ``ADJUSTMENTS``). ``equivalence_margin``: the total variation distance
     under which a composition counts as equivalent to its reference.
@@ -1079,10 +1102,12 @@ def build_reports(
                 row.reference_proportion = float(share)
         if prompt is not None:
             report.cramers_v_between_generators = between.get(prompt)
-        if confusion is not None and n > 0:
+        matrix, source = (generator_confusions or {}).get(generator, (confusion, confusion_source))
+        if matrix is not None and n > 0:
             _add_correction(
-                report, counts, np.asarray(confusion, float), seed=seed, n_resamples=n_resamples
+                report, counts, np.asarray(matrix, float), seed=seed, n_resamples=n_resamples
             )
+            report.confusion_source = source
         if other is not None:
             paired = rows[rows["artwork_id"].isin(other.index)]
             report.kappa = agreement(

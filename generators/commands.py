@@ -67,6 +67,7 @@ def _train_gan(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
+    _check_training_args(args)
     config = load_train_config(
         args.arch, args.config, image_size=args.size, steps=args.steps, seed=args.seed,
         batch_size=args.batch_size, sample_every=args.sample_every,
@@ -86,12 +87,28 @@ def _train_ddpm(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
+    _check_training_args(args)
     config = load_ddpm_config(args.config, image_size=args.size, steps=args.steps, seed=args.seed,
                               batch_size=args.batch_size, sample_every=args.sample_every)
     out = train_ddpm(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
                      threads=threads, device=args.device, config_path=args.config)
     print(out)
     return 0
+
+
+def _check_training_args(args: argparse.Namespace) -> None:
+    """What a training command can refuse before reading any data: seed, sizes, device, --out."""
+    from data.files import check_can_create
+    from data.validation import check_device, check_limit, check_seed
+
+    if args.seed is not None:
+        check_seed(args.seed)
+    if args.size is not None:
+        check_limit("image_side", args.size, "--size")
+    if args.batch_size is not None:
+        check_limit("batch_size", args.batch_size, "--batch-size")
+    check_device(args.device)
+    check_can_create(args.out, "output folder")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -104,22 +121,43 @@ def _generate(args: argparse.Namespace) -> int:
     from torchvision.utils import make_grid
 
     from data.errors import ConfigError
-    from data.files import write_atomically
+    from data.files import check_can_create, write_atomically
     from data.provenance import versions
+    from data.validation import (
+        check_device,
+        check_finite_values,
+        check_limit,
+        check_seed,
+        finite_json,
+    )
     from generators.registry import load_generator, parse_loader_options
 
+    # Everything cheap first: a bad option is said before a model loads or a file is written.
     if args.n <= 0:
         raise ConfigError(f"--n must be positive, got {args.n}")
-    generator = load_generator(args.generator, device=args.device, **parse_loader_options(args.option))
+    check_limit("images", args.n, "--n")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_seed(args.seed)
+    check_device(args.device)
+    options = check_finite_values(parse_loader_options(args.option), "--option")
+    out = check_can_create(Path(args.out), "output folder")
+    generator = load_generator(args.generator, device=args.device, **options)
     latents = generator.latent_space.sample(args.n, torch.Generator().manual_seed(args.seed))
     images = generator.generate(latents, batch_size=args.batch_size).float().cpu()
     pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create output folder {out}: {error.strerror or error}") from None
 
     def write(name: str, save) -> None:
-        write_atomically(out / name, save)
+        try:
+            write_atomically(out / name, save)
+        except OSError as error:  # a full disk: what is written so far is whole, the rest is missing
+            raise ConfigError(f"cannot write {out / name}: {error.strerror or error}") from None
 
     for index, image in enumerate(pixels):
         write(f"{index:05d}.png", lambda p, im=image: Image.fromarray(im.permute(1, 2, 0).numpy()).save(p, format="PNG"))
@@ -134,6 +172,6 @@ def _generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "versions": versions(),
     }
-    write("manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2, default=str) + "\n"))
+    write("manifest.json", lambda p: p.write_text(json.dumps(finite_json(manifest), indent=2, default=str, allow_nan=False) + "\n"))
     print(f"{args.n} images from {generator.name} -> {out} (grid.png, manifest.json)")
     return 0

@@ -19,13 +19,18 @@ Two search spaces over it:
 
 from __future__ import annotations
 
+import logging
 import math
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
-from data.saved_model import weights_record
+from data.saved_model import load_error_reason, weights_record
+from data.validation import check_finite_tensors
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator
 
@@ -143,9 +148,11 @@ def _load_unet_and_scheduler(path: Path | str):
         if subfolder is None and not (local / "config.json").is_file():
             raise CheckpointError(f"{local} is neither a diffusers pipeline folder (unet/) nor a UNet2DModel folder (config.json)")
         try:
-            unet = UNet2DModel.from_pretrained(local, subfolder=subfolder, low_cpu_mem_usage=False)
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
-            raise CheckpointError(f"cannot load a UNet2DModel from {local}: {error}") from error
+            with _quiet_pickle_fallback():
+                unet = UNet2DModel.from_pretrained(local, subfolder=subfolder, low_cpu_mem_usage=False)
+        except (OSError, ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
+            raise CheckpointError(f"cannot load a UNet2DModel from {local}: {load_error_reason(error)}") from None
+        check_finite_tensors(unet.state_dict(), f"of the UNet in {local}")
         scheduler_dir = local / "scheduler" if (local / "scheduler").is_dir() else local
         if (scheduler_dir / "scheduler_config.json").is_file():
             scheduler = DDIMScheduler.from_config(DDIMScheduler.load_config(scheduler_dir))
@@ -159,14 +166,38 @@ def _load_unet_and_scheduler(path: Path | str):
     from data.weights.resolve import offline
 
     try:  # a hub id: from the Hugging Face cache, or downloaded when that is allowed
-        unet = UNet2DModel.from_pretrained(str(path), local_files_only=offline(), low_cpu_mem_usage=False)
+        with _quiet_pickle_fallback():
+            unet = UNet2DModel.from_pretrained(str(path), local_files_only=offline(), low_cpu_mem_usage=False)
         config = DDIMScheduler.load_config(str(path), local_files_only=offline())
     except (OSError, ValueError) as error:
         raise WeightsNotFoundError(
-            f"diffusion model {path!r} is not in the Hugging Face cache and could not be fetched ({error}); "
-            f"run 'artbias models pull' for a catalogue model or download it with huggingface_hub"
-        ) from error
+            f"diffusion model {path!r} is not in the Hugging Face cache and could not be fetched "
+            f"({load_error_reason(error)}); run 'artbias models pull' for a catalogue model or download it "
+            "with huggingface_hub"
+        ) from None
+    check_finite_tensors(unet.state_dict(), f"of the UNet of {path}")
     return unet, DDIMScheduler.from_config(config)
+
+
+class _DropPickleFallbackNotes(logging.Filter):
+    """Drops diffusers' log lines about falling back from safetensors to a ``.bin`` file: it
+    calls that "unsafe serialization", but its ``.bin`` loader uses ``weights_only=True``, so
+    nothing in the file can run, and the note would only alarm (or mislead) a user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "unsafe serialization" not in message and "An error occurred while trying to fetch" not in message
+
+
+@contextmanager
+def _quiet_pickle_fallback() -> Iterator[None]:
+    note_filter = _DropPickleFallbackNotes()
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+    logger.addFilter(note_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note_filter)
 
 
 def load(

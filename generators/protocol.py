@@ -33,6 +33,7 @@ class Generator(ABC):
     family: str
     image_size: int
     latent_space: LatentSpace
+    differentiable: bool = True  # images carry gradients to the latents (refinement needs it)
     weights: dict | None = None  # {"path", "sha256"} of the weights, from data.saved_model.weights_record
 
     def __init__(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
@@ -55,6 +56,19 @@ class Generator(ABC):
 
     def settings(self) -> dict:
         """The family's own settings recorded with results (configuration, sampling options)."""
+        return {}
+
+    # What ``intended_classes`` means for this family, recorded with the labels.
+    intended_note: str = "the class the latent asks for"
+
+    def intended_classes(self, latents: torch.Tensor) -> list[str] | None:
+        """The scene class each flat latent [B, n_var] asks for, where the generator is
+        class-conditional and its class names are known; None otherwise."""
+        return None
+
+    def intended_attributes(self, latents: torch.Tensor) -> dict[str, list[str]]:
+        """World attributes ("time", "weather") each flat latent asks for, where the generator
+        knows them; empty otherwise."""
         return {}
 
     def identity(self) -> dict:
@@ -91,6 +105,8 @@ class Generator(ABC):
         if batch_size <= 0:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         self.latent_space.split(latents)  # validates the shape early, with a clear message
+        if not bool(torch.isfinite(latents).all()):  # NaN or inf would only make black images
+            raise ConfigError(f"latents for {self.name!r} hold NaN or infinite values")
         with torch.set_grad_enabled(grad):
             chunks = [
                 self.synthesize(self.latent_space.split(chunk.to(self.device, self.dtype)))

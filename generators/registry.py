@@ -26,6 +26,7 @@ FAMILY_MODULES: dict[str, str] = {
     "stylegan2": "generators.stylegan2",
     "biggan": "generators.biggan",
     "diffusion": "generators.diffusion",
+    "world-render": "generators.world_render",
 }
 
 
@@ -51,7 +52,8 @@ def load_generator(spec: str, *, device: torch.device | str = "cpu", dtype: torc
     entry = get_entry(spec)
     if entry.kind != "generator":
         raise ConfigError(f"model {spec!r} is a {entry.kind}, not a generator")
-    path = resolve_weights(entry)  # first: a missing model says how to get it, whatever the family
+    # first: a missing model says how to get it, whatever the family (built-in models have no weights)
+    path = None if entry.builtin else resolve_weights(entry)
     generator = family_loader(entry.family)(path, device=device, dtype=dtype, **(entry.options | options))
     generator.name = entry.name
     return generator
@@ -80,8 +82,14 @@ def generator_problem(spec: str) -> str | None:
 
 
 def weights_needed(spec: str) -> list[str]:
-    """Catalogue names whose weights loading ``spec`` needs (none for ``FAMILY:PATH``)."""
-    return [] if ":" in spec else [spec]
+    """Catalogue names whose weights loading ``spec`` needs (none for ``FAMILY:PATH`` or a
+    built-in generator)."""
+    if ":" in spec:
+        return []
+    from data.weights.catalog import find_entry
+
+    entry = find_entry(spec)
+    return [] if entry is not None and entry.builtin else [spec]
 
 
 def list_generators() -> list[str]:

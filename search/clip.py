@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from data.saved_model import is_refused_pickle, load_error_reason
+from data.validation import check_finite_tensors
 
 
 @dataclass
@@ -47,15 +49,17 @@ def _from_open_clip(name: str, model_name: str, pretrained: str | None, device, 
     try:
         with hub_offline_when_offline():
             model = open_clip.create_model(model_name, pretrained=pretrained, device=device)
-    except (RuntimeError, FileNotFoundError, OSError) as error:
-        message = str(error)
-        if "download" in message.lower() or "not a known tag" in message or "not found" in message:
+    except Exception as error:  # noqa: BLE001 - torch, safetensors and open_clip share no error base class
+        message = load_error_reason(error)  # one line, never torch's advice to unpickle anyway
+        if not is_refused_pickle(error) and (
+                "download" in message.lower() or "not a known tag" in message or "not found" in message):
             raise WeightsNotFoundError(
-                f"CLIP {name!r}: weights could not be loaded ({message.splitlines()[0]}). "
+                f"CLIP {name!r}: weights could not be loaded ({message}). "
                 "On a machine with network access open_clip downloads published tags into its "
                 "cache; offline, pass a local file as ARCH:FILE or a directory (local-dir:PATH)."
             ) from None
-        raise CheckpointError(f"CLIP {name!r}: {message.splitlines()[0]}") from None
+        raise CheckpointError(f"CLIP {name!r}: {message}") from None
+    check_finite_tensors(model.state_dict(), f"of CLIP {name!r}")  # NaN/inf weights: refused
     model.eval().requires_grad_(False)
     cfg = preprocessing or model.visual.preprocess_cfg
     size = cfg["size"] if isinstance(cfg["size"], int) else int(cfg["size"][0])
@@ -124,6 +128,15 @@ def weights_needed(name: str) -> list[str]:
     if name.startswith("local-dir:") or ":" in name or "/" in name or Path(name).expanduser().is_dir():
         return []
     return [name]
+
+
+def clip_folder(clip: ClipModel) -> Path | None:
+    """The local folder a loaded CLIP came from (a catalogue model's or a ``local-dir``), where
+    a CLIP trained by artbias keeps its ``training.json``; None for files and published tags."""
+    if clip.identity.get("path"):
+        return Path(clip.identity["path"])
+    path = Path(clip.name.removeprefix("local-dir:")).expanduser()
+    return path if path.is_dir() else None
 
 
 def _from_catalog(name: str, device) -> ClipModel:

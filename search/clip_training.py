@@ -67,19 +67,30 @@ def load_captioned_images(root: Path, split: str = "train") -> tuple[torch.Tenso
     if table.empty:
         raise DatasetError(f"{manifest} has no {split!r} rows")
     images = np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in tqdm(table["path"], desc="load", leave=False)])
-    captions = _paraphrases(table) if "noise_seed" in table else [[c] for c in table["caption"]]
+    rule = world_rule(root)
+    captions = _paraphrases(table, rule) if "noise_seed" in table else [[c] for c in table["caption"]]
     composition = table["class"].value_counts(normalize=True).sort_index().to_dict()
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), captions, composition
 
 
-def _paraphrases(table) -> list[list[str]]:
-    """World manifests keep every scene attribute, so fresh paraphrases can be drawn."""
+def world_rule(root: Path):
+    """The aesthetic rule a world was built under (its ``world.json``), or the default rule."""
     from data.world.aesthetic import AestheticRule
+
+    meta = root / "world.json"
+    if meta.is_file():
+        recorded = json.loads(meta.read_text()).get("aesthetic_rule")
+        if recorded:
+            return AestheticRule.from_dict(recorded, source=str(meta))
+    return AestheticRule.load()
+
+
+def _paraphrases(table, rule) -> list[list[str]]:
+    """World manifests keep every scene attribute, so fresh paraphrases can be drawn."""
     from data.world.captions import caption_scenes
     from data.world.params import SceneBatch
 
     scenes = SceneBatch.from_records(table.to_dict("records"))
-    rule = AestheticRule.load()
     variants = [list(table["caption"])] + [
         [c.text for c in caption_scenes(scenes, rule, variant=v)] for v in range(1, CAPTION_VARIANTS)
     ]
@@ -119,6 +130,7 @@ def train_clip(config: ClipTrainConfig, progress: bool = True) -> dict:
         raise ConfigError(f"output {out} already exists and is not empty")
     started = time.time()
     images, captions, composition = load_captioned_images(Path(config.data))
+    rule = world_rule(Path(config.data))
     model, model_cfg, tokenizer = build_model(config.architecture, config.seed)
     size = model_cfg["vision_cfg"]["image_size"]
     if images.shape[-1] != size:
@@ -171,9 +183,10 @@ def train_clip(config: ClipTrainConfig, progress: bool = True) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         save_clip_dir(model, model_cfg, preprocess, staging)
-        metrics = _evaluate_saved(staging, config)
+        metrics = _evaluate_saved(staging, config, rule)
         record = {
-            "config": asdict(config), "data_composition": composition, "images": len(pixels), "steps": total,
+            "config": asdict(config), "data_composition": composition, "aesthetic_rule": rule.to_dict(),
+            "images": len(pixels), "steps": total,
             "final_loss": float(np.mean(history[-steps_per_epoch:])), "loss_history": history[:: max(1, total // 200)],
             "wall_time_s": wall, "metrics": metrics, "versions": versions(),
             "command": "artbias " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("artbias") else None,
@@ -189,33 +202,54 @@ def train_clip(config: ClipTrainConfig, progress: bool = True) -> dict:
     return record
 
 
-def _evaluate_saved(folder: Path, config: ClipTrainConfig) -> dict:
+def _evaluate_saved(folder: Path, config: ClipTrainConfig, rule) -> dict:
     """Metrics of the weights as saved (fp16), loaded the way users load them."""
     from search.clip import load_clip
     from search.scorer import ClipScorer
     from search.world_eval import evaluate_world_clip
 
-    return evaluate_world_clip(ClipScorer(load_clip(str(folder))), n=config.eval_n, seed=config.eval_seed)
+    return evaluate_world_clip(ClipScorer(load_clip(str(folder))), n=config.eval_n, seed=config.eval_seed,
+                               rule=rule)
+
+
+def trained_rule(folder: str | Path):
+    """The aesthetic rule a CLIP trained by ``artbias train clip`` learnt from (its
+    ``training.json``), or None for a CLIP without that record (published ones)."""
+    from data.world.aesthetic import AestheticRule
+
+    record = Path(folder) / "training.json"
+    if not record.is_file():
+        return None
+    raw = json.loads(record.read_text()).get("aesthetic_rule")
+    return AestheticRule.from_dict(raw, source=str(record)) if raw else AestheticRule.load()
 
 
 def _card(record: dict) -> str:
     config, metrics = record["config"], record["metrics"]
     composition = ", ".join(f"{k} {v:.2f}" for k, v in record["data_composition"].items())
+    rule = record.get("aesthetic_rule") or {}
+    description = rule.get("description", "the world's default rule (data/world/aesthetic.json)")
+    neutral = metrics.get("beautiful_minus_neutral_spearman")
+    beauty = "" if neutral is None else (
+        f"""  Spearman correlation with the aesthetic value of sim("a beautiful landscape") minus
+  sim("a landscape") {neutral:.3f}, of the raw similarity {metrics['beautiful_spearman']:.3f},
+  of sim("a beautiful landscape") minus sim("a dull landscape") {metrics['beautiful_minus_dull_spearman']:.3f}.
+""")
     return f"""# {Path(config['out']).name}: a starter CLIP for the scenery world
 
 A small open_clip model ({config['architecture']}: ViT image tower at 64 px, small text tower,
 open_clip's standard BPE tokenizer) trained contrastively on world captions. It knows only the
 scenery world; it is the offline stand-in for a published CLIP.
 
-- Training data: `{config['data']}`, {record['images']} images, composition {composition};
+- Notion of beauty it learnt (the world's aesthetic rule, recorded in `training.json`):
+  {description}
+- Training data: `{Path(config['data']).name}`, {record['images']} images, composition {composition};
   {CAPTION_VARIANTS} caption paraphrases per image, one per epoch.
 - Recipe: {config['epochs']} epochs, batch {config['batch_size']}, AdamW lr {config['lr']} (cosine, warm-up
   {config['warmup_steps']} steps), weight decay {config['weight_decay']}, seed {config['seed']}; {record['steps']} steps in
-  {record['wall_time_s'] / 60:.1f} min on {torch.get_num_threads()} CPU threads; final loss {record['final_loss']:.3f}.
+  {record['wall_time_s'] / 60:.1f} min; final loss {record['final_loss']:.3f}.
 - Weights: fp16 safetensors; preprocessing (mean, std, size) in `open_clip_config.json`.
-- Evaluation on {metrics['n']} freshly rendered scenes (seed {metrics['seed']}):
-  zero-shot accuracy {metrics['zero_shot_accuracy']:.3f}; Spearman correlation of
-  sim("a beautiful landscape") - sim("a dull landscape") with the aesthetic value
-  {metrics['beautiful_minus_dull_spearman']:.3f}.
-- Reproduce: `{record['command'] or 'artbias train clip --data DATA --out OUT'}`
+- Evaluation on {metrics['n']} freshly rendered scenes (seed {metrics['seed']}), judged by that rule:
+  zero-shot class accuracy {metrics['zero_shot_accuracy']:.3f};
+{beauty}- Reproduce: `{record['command'] or 'artbias train clip --data DATA --out OUT'}`
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from search.config import ALGORITHMS, PARETO_RULES, SearchConfig
 
@@ -39,19 +40,23 @@ def register(commands) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from data.validation import check_device, check_seed
     from generators.registry import load_generator
     from search.clip import load_clip
     from search.engine import run_search
-    from search.output import write_result
+    from search.output import check_output, write_result
     from search.scorer import ClipScorer, Prompt
 
-    # Validate everything cheap before loading any model.
+    # Validate everything cheap before loading any model: settings, prompt, seed, device, --out.
     config = SearchConfig(
         algorithm=args.algorithm, pop_size=args.pop, generations=args.gens, budget=args.budget,
         refine_steps=args.refine_steps, pareto_rule=args.pareto_rule, realism_threshold=args.realism_threshold,
         augmentations=args.augment, top_k=args.top_k,
     )
     prompt = Prompt(args.prompt, templates=tuple(args.template) or ("{}",), negatives=tuple(args.negative))
+    check_seed(args.seed)
+    check_device(args.device)
+    check_output(args.out, force=args.force)
     generator = load_generator(args.generator, device=args.device)
     scorer = ClipScorer(load_clip(args.clip, device=args.device), augmentations=config.augmentations)
     result = run_search(generator, scorer, prompt, config, seed=args.seed, progress=not args.quiet)
@@ -76,10 +81,20 @@ def register_training(commands) -> None:
     evaluate.add_argument("--model", default=DEFAULT_CLIP, help="CLIP model name or spec")
     evaluate.add_argument("--n", type=int, default=1200, help="fresh world scenes to score")
     evaluate.add_argument("--seed", type=int, default=12345, help="seed of the fresh scenes")
+    evaluate.add_argument("--rule", type=Path, default=None, metavar="RULE.json",
+                          help="judge beauty by this aesthetic rule (default: the one the CLIP was trained "
+                               "under, from its training.json, else the world's)")
 
 
 def _train_clip(args: argparse.Namespace) -> int:
+    from data.files import check_can_create
+    from data.validation import check_limit, check_number, check_seed
     from search.clip_training import ClipTrainConfig, train_clip
+
+    check_number(args.lr, "--lr", above=0)
+    check_seed(args.seed)
+    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_can_create(args.out, "output folder")
 
     config = ClipTrainConfig(data=args.data, out=args.out, architecture=args.architecture, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, seed=args.seed)
@@ -90,11 +105,30 @@ def _train_clip(args: argparse.Namespace) -> int:
 
 def _eval_clip(args: argparse.Namespace) -> int:
     from data.errors import ConfigError
+    from data.validation import check_limit, check_seed
     from search.clip import load_clip
     from search.scorer import ClipScorer
     from search.world_eval import evaluate_world_clip
 
     if args.n < 6:
         raise ConfigError(f"--n must be at least 6 (one scene per class), got {args.n}")
-    print(json.dumps(evaluate_world_clip(ClipScorer(load_clip(args.model)), n=args.n, seed=args.seed), indent=2))
+    check_limit("images", args.n, "--n")
+    check_seed(args.seed)
+    clip = load_clip(args.model)
+    rule = clip_rule(clip, args.rule)
+    print(json.dumps(evaluate_world_clip(ClipScorer(clip), n=args.n, seed=args.seed, rule=rule), indent=2))
     return 0
+
+
+def clip_rule(clip, rule_path=None):
+    """The aesthetic rule to judge ``clip`` by: ``rule_path`` when given, else the rule its
+    training record names, else the world's default rule."""
+    from data.world.aesthetic import AestheticRule
+    from search.clip_training import trained_rule
+
+    if rule_path is not None:
+        return AestheticRule.load(rule_path)
+    from search.clip import clip_folder
+
+    folder = clip_folder(clip)
+    return (trained_rule(folder) if folder else None) or AestheticRule.load()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from data.errors import ConfigError
+from data.validation import check_limit, check_number
 
 ALGORITHMS = ("ga", "nsga2", "cmaes", "random")
 PARETO_RULES = ("knee", "threshold", "similarity")
@@ -44,6 +45,13 @@ class SearchConfig:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
         if self.pareto_rule not in PARETO_RULES:
             raise ConfigError(f"unknown Pareto rule {self.pareto_rule!r}; use one of {', '.join(PARETO_RULES)}")
+        for name in ("pop_size", "generations", "batch_size", "top_k", "refine_steps", "augmentations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        for name in ("mutation_sigma", "crossover_prob", "cmaes_sigma", "realism_threshold", "refine_lr",
+                     "prior_weight", *(("mutation_prob",) if self.mutation_prob is not None else ())):
+            check_number(getattr(self, name), name)  # NaN and infinities are refused
         for name in ("pop_size", "generations", "batch_size", "top_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -61,6 +69,15 @@ class SearchConfig:
             raise ConfigError(f"crossover_prob must be in [0, 1], got {self.crossover_prob}")
         if self.prior_weight < 0:
             raise ConfigError(f"prior_weight must be >= 0, got {self.prior_weight}")
+        if self.mutation_prob is not None and not 0 <= self.mutation_prob <= 1:
+            raise ConfigError(f"mutation_prob must be in [0, 1], got {self.mutation_prob}")
+        # Size limits (data.validation.Limits; --allow-large lifts them).
+        check_limit("population", self.pop_size, "pop_size")
+        check_limit("evaluations", self.evaluations, "evaluations (pop_size x generations, or budget)")
+        check_limit("augmentations", self.augmentations, "augmentations")
+        check_limit("refine_steps", self.refine_steps, "refine_steps")
+        check_limit("top_k", self.top_k, "top_k")
+        check_limit("batch_size", self.batch_size, "batch_size")
 
     @property
     def n_generations(self) -> int:

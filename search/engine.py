@@ -109,6 +109,8 @@ def run_search(
 
 def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResult:
     prompt = Prompt(prompt) if isinstance(prompt, str) else prompt
+    if config.refine_steps and not generator.differentiable:
+        raise ConfigError(f"generator {generator.name!r} is not differentiable: use refine_steps = 0")
     if config.uses_realism and not generator.has_realism:
         raise ConfigError(f"nsga2 needs a realism objective, but generator {generator.name!r} has no discriminator")
     started = time.perf_counter()

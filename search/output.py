@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 
 from data.errors import ConfigError
+from data.files import check_output_folder, replace_folder
+from data.validation import finite_json
 from search.engine import SearchResult
 
 
@@ -68,26 +70,46 @@ def result_record(result: SearchResult, image_name: str) -> dict:
     return record
 
 
+RESULT_NAME = "result.json"
+
+
+def is_search_result(folder: Path) -> bool:
+    """Whether ``folder`` holds a result ``write_result`` made (its ``result.json``): the
+    only kind of folder ``--force`` replaces."""
+    try:
+        record = json.loads((Path(folder) / RESULT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and {"prompt", "best_similarity", "latent", "settings"} <= set(record)
+
+
+def check_output(out: str | Path, *, force: bool = False) -> Path:
+    """The result folder, checked before a search starts: new or empty, or (with ``force``) an
+    earlier result; never a file, a folder of other files or a read-only place."""
+    return check_output_folder(out, force=force, earlier=is_search_result, what="output folder")
+
+
 def write_result(result: SearchResult, out: str | Path, *, force: bool = False) -> Path:
-    """Write the result folder atomically; refuse to replace a non-empty folder unless ``force``."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise ConfigError(f"output {out} already exists and is not empty (use --force to replace it)")
+    """Write the result folder atomically; a non-empty folder is replaced only with ``force``
+    and only when it holds an earlier result."""
+    out = check_output(out, force=force)  # again: something may have appeared there meanwhile
+    record = json.dumps(finite_json(result_record(result, "image.png")), indent=2, allow_nan=False)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as error:
-        raise ConfigError(f"cannot write to {out}: {error.strerror}") from None
+        raise ConfigError(f"cannot write to {out}: {error.strerror or error}") from None
     try:
         to_pil(result.image).save(staging / "image.png")
         for i, image in enumerate(result.top_images):
             to_pil(image).save(staging / f"top_{i:02d}.png")
         for i, image in enumerate(result.front["images"] if result.front is not None else []):
             to_pil(image).save(staging / f"pareto_{i:02d}.png")
-        (staging / "result.json").write_text(json.dumps(result_record(result, "image.png"), indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        (staging / RESULT_NAME).write_text(record, encoding="utf-8")
+        replace_folder(staging, out)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(f"cannot write to {out}: {error.strerror or error}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

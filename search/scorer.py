@@ -18,9 +18,8 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from data.errors import ConfigError
+from data.validation import check_number, check_text
 from search.clip import ClipModel
-
-MAX_PROMPT_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -33,14 +32,13 @@ class Prompt:
     negative_weight: float = 0.5
 
     def __post_init__(self):
-        if not self.text or not self.text.strip():
-            raise ConfigError("the prompt is empty")
-        if len(self.text) > MAX_PROMPT_CHARS:
-            raise ConfigError(f"the prompt has {len(self.text)} characters; the limit is {MAX_PROMPT_CHARS}")
+        # Printable one-line text within the length limit, NFC-normalised (data.validation).
+        object.__setattr__(self, "text", check_text(self.text, "the prompt"))
+        object.__setattr__(self, "templates", tuple(check_text(t, "a prompt template") for t in self.templates))
+        object.__setattr__(self, "negatives", tuple(check_text(n, "a negative prompt") for n in self.negatives))
         if not self.templates or any("{}" not in t for t in self.templates):
             raise ConfigError(f"every prompt template needs a '{{}}' placeholder, got {self.templates}")
-        if any(not n.strip() for n in self.negatives):
-            raise ConfigError("a negative prompt is empty")
+        check_number(self.negative_weight, "negative_weight", minimum=0)
 
 
 @dataclass(frozen=True)

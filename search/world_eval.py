@@ -26,13 +26,14 @@ CLASS_PROMPTS = {
 TEMPLATES = ("{}", "a picture of {}", "a view of {}")
 
 
-def fresh_world(n: int, seed: int, size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def fresh_world(n: int, seed: int, size: int, rule: AestheticRule | None = None
+                ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """``n`` balanced scenes: images [n,3,H,W] in [-1,1], class indices, aesthetic values."""
     rng = np.random.default_rng(seed)
     classes = [CLASSES[i % len(CLASSES)] for i in range(n)]
     scenes = sample_scenes(classes, rng)
     pixels = torch.from_numpy(render_scenes(scenes, size)).permute(0, 3, 1, 2).float()
-    return pixels / 127.5 - 1, scenes.class_index.copy(), AestheticRule.load().values(scenes)
+    return pixels / 127.5 - 1, scenes.class_index.copy(), (rule or AestheticRule.load()).values(scenes)
 
 
 def class_text_features(scorer: ClipScorer) -> torch.Tensor:
@@ -42,21 +43,34 @@ def class_text_features(scorer: ClipScorer) -> torch.Tensor:
     )
 
 
+BEAUTY_PROMPT, NEUTRAL_PROMPT, NEGATED_PROMPT = "a beautiful landscape", "a landscape", "a dull landscape"
+
+
 @torch.no_grad()
-def evaluate_world_clip(scorer: ClipScorer, n: int = 1200, seed: int = 12345) -> dict:
-    """Zero-shot accuracy on the six classes, and Spearman correlation between the
-    beautiful-minus-dull similarity and the scenes' aesthetic values."""
-    images, labels, aesthetic = fresh_world(n, seed, scorer.clip.image_size)
+def evaluate_world_clip(scorer: ClipScorer, n: int = 1200, seed: int = 12345,
+                        rule: AestheticRule | None = None) -> dict:
+    """Zero-shot accuracy on the six classes, and how well the CLIP's notion of beauty ranks
+    fresh scenes by their aesthetic value under ``rule`` (default: the world's rule): Spearman
+    correlation of the value with the similarity to "a beautiful landscape" minus that to its
+    neutral control "a landscape" (the contrast a search with controls measures), with the raw
+    similarity, and with the contrast to "a dull landscape"."""
+    images, labels, aesthetic = fresh_world(n, seed, scorer.clip.image_size, rule)
     features = torch.cat([scorer.image_features(images[i : i + 256]) for i in range(0, n, 256)])
     predicted = (features @ class_text_features(scorer).T).argmax(1).cpu().numpy()
-    beauty = features @ scorer.text_features(["a beautiful landscape"])
-    dullness = features @ scorer.text_features(["a dull landscape"])
-    rho = spearmanr((beauty - dullness).cpu().numpy(), aesthetic).statistic
+    beauty = features @ scorer.text_features([BEAUTY_PROMPT])
+    neutral = features @ scorer.text_features([NEUTRAL_PROMPT])
+    dullness = features @ scorer.text_features([NEGATED_PROMPT])
+
+    def rho(score):
+        return float(spearmanr(score.cpu().numpy(), aesthetic).statistic)
+
     per_class = {c: float((predicted[labels == k] == k).mean()) for k, c in enumerate(CLASSES)}
     return {
         "n": n,
         "seed": seed,
         "zero_shot_accuracy": float((predicted == labels).mean()),
         "zero_shot_per_class": per_class,
-        "beautiful_minus_dull_spearman": float(rho),
+        "beautiful_minus_neutral_spearman": rho(beauty - neutral),
+        "beautiful_spearman": rho(beauty),
+        "beautiful_minus_dull_spearman": rho(beauty - dullness),
     }

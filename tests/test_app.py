@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -261,3 +263,107 @@ def test_an_empty_gallery_gets_messages_not_tracebacks(tmp_path, open_app, page)
     app = open_app(tmp_path / "empty", page=page)
     messages = [e.value for kind in ("info", "warning", "error") for e in getattr(app, kind)]
     assert messages, "the visitor should be told why there is nothing to see"
+
+
+# -- bad data in the gallery: paths that lead out, broken images, text that is markup -------------
+INJECTED = "[click me](http://evil.example) ![pixel](http://evil.example/p.png) <b>bold</b>"
+
+
+@pytest.fixture(scope="module")
+def tampered(tmp_path_factory):
+    """A gallery whose rows point outside it (absolute, ``..``, a link out of ``images/``),
+    at a corrupt PNG, and whose prompt is markdown: the best-scored artworks, so every page
+    shows them first. Beside it, ``secret.png``: an image the app must never open."""
+    root = tmp_path_factory.mktemp("tampered")
+    gallery = build_sample_gallery(root / "gallery", SampleSpec(runs_per_prompt=4, baseline_samples=4, image_size=8))
+    secret = root / "secret.png"
+    shutil.copy(next((gallery / "images").rglob("*.png")), secret)
+    link = gallery / "images" / "00" / "link.png"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(secret)
+    store = Store(gallery)
+    chosen = store.read("SELECT artwork_id, image_path, run_id FROM artworks WHERE role = 'chosen' ORDER BY artwork_id")
+    bad = {
+        chosen.artwork_id[0]: str(secret),  # absolute
+        chosen.artwork_id[1]: "images/../../secret.png",  # climbs out
+        chosen.artwork_id[2]: "images/00/link.png",  # a link that leads out
+        chosen.artwork_id[3]: chosen.image_path[3],  # its file is overwritten with junk below
+        chosen.artwork_id[4]: "images/00/missing.png",
+    }
+    (gallery / chosen.image_path[3]).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with store.write() as con:
+        for artwork_id, path in bad.items():
+            con.execute("UPDATE artworks SET image_path = ?, similarity = 0.99 WHERE artwork_id = ?", [path, artwork_id])
+        con.execute("UPDATE runs SET prompt = ?, full_prompt = ? WHERE run_id = ?",
+                    [INJECTED, INJECTED, chosen.run_id[0]])
+    return gallery, secret, list(bad)
+
+
+@pytest.fixture
+def opened_files(monkeypatch):
+    """Every path the app opens (Python's open and Pillow's), recorded."""
+    import builtins
+
+    import PIL.Image
+
+    seen: list[str] = []
+    real_open, real_image_open = builtins.open, PIL.Image.open
+
+    def recording_open(file, *args, **kwargs):
+        if isinstance(file, str | os.PathLike):
+            seen.append(os.path.realpath(file))
+        return real_open(file, *args, **kwargs)
+
+    def recording_image_open(fp, *args, **kwargs):
+        if isinstance(fp, str | os.PathLike):
+            seen.append(os.path.realpath(fp))
+        return real_image_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    monkeypatch.setattr(PIL.Image, "open", recording_image_open)
+    return seen
+
+
+@pytest.mark.parametrize("page", ["gallery", "artwork", "bias", "compare", "exhibition"])
+def test_outside_paths_and_corrupt_images_show_placeholders(tampered, open_app, opened_files, page):
+    gallery, secret, bad_ids = tampered
+    apps = ([open_app(gallery, page="artwork", id=artwork_id) for artwork_id in bad_ids] if page == "artwork"
+            else [open_app(gallery, page=page)])
+    for app in apps:  # open_app has checked: no exception
+        assert not app.error, [e.value for e in app.error]
+        if page in ("gallery", "artwork", "exhibition"):
+            assert any(c.value == "image unavailable" for c in app.caption)
+        for markdown in app.markdown:
+            assert "](http" not in markdown.value and "<b>bold" not in markdown.value, markdown.value
+    assert str(secret.resolve()) not in opened_files
+    if page in ("gallery", "artwork"):  # the recorder saw the good images (grid, siblings) opened
+        assert any(path.startswith(str(gallery.resolve() / "images")) for path in opened_files)
+
+
+def test_query_parameters_are_shown_not_interpreted(gallery, open_app):
+    app = open_app(gallery, page="[click me](http://evil.example)")
+    message = app.error[0].value
+    assert "](http" not in message and "click me" in message
+    artwork = open_app(gallery, page="artwork", id="![x](http://evil.example/x.png)")
+    assert all("](http" not in e.value for e in artwork.error)
+
+
+def test_the_served_app_hides_error_details_from_visitors():
+    from gallery.report_commands import streamlit_command
+
+    command = streamlit_command("g", 8501)
+    assert command[command.index("--client.showErrorDetails") + 1] == "none"
+    assert command[command.index("--client.toolbarMode") + 1] == "viewer"
+
+
+def test_image_paths_are_confined_to_the_gallery_images(tmp_path):
+    from gallery.images import resolve_image
+
+    (tmp_path / "images" / "ab").mkdir(parents=True)
+    (tmp_path / "images" / "ab" / "x.png").write_bytes(b"")
+    (tmp_path / "outside.png").write_bytes(b"")
+    (tmp_path / "images" / "ab" / "out.png").symlink_to(tmp_path / "outside.png")
+    assert resolve_image(tmp_path, "images/ab/x.png") == (tmp_path / "images" / "ab" / "x.png").resolve()
+    for path in (str(tmp_path / "outside.png"), "images/../outside.png", "images/ab/out.png", "outside.png",
+                 "images", "images\\ab\\x.png", None, 3, ""):
+        assert resolve_image(tmp_path, path) is None, path

@@ -210,8 +210,9 @@ def test_classify_reports_files_that_are_not_images(trained, world, tmp_path, ca
     report = json.loads(captured.out)
     assert len(report["results"]) == 1 and report["failures"][0]["path"] == str(notes)
     assert "notes.txt" in captured.err
-    # Nothing classifiable: a non-zero exit, still no traceback.
-    assert main(["classify", str(notes), "--model", str(trained.path)]) == 1
+    # Nothing classifiable: bad input, one line and exit 2, still no traceback.
+    assert main(["classify", str(notes), "--model", str(trained.path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("artbias: error: no image could be classified")
 
 
 def test_training_refuses_to_overwrite_a_non_empty_folder(world, tmp_path):

@@ -85,3 +85,48 @@ def test_good_specs_have_no_problem_and_name_their_weights(tiny_clip_dir):
     assert weights_needed("clip:clip-world") == ["clip-world"]
     assert weights_needed(zero_shot_spec(str(tiny_clip_dir))) == []
     assert weights_needed("classifier-world") == ["classifier-world"]
+
+
+# -- truth sources and attribute labellers ----------------------------------------------------
+def test_truth_sources_are_parsed_but_never_loaded_or_listed_by_a_campaign():
+    from classifier.labellers import INTENDED, human_spec, is_truth_source
+
+    assert parse_labeller("human:alice").kind == "human" and parse_labeller("human:alice").target == "alice"
+    assert parse_labeller(INTENDED).kind == "intended"
+    assert is_truth_source("human:alice") and is_truth_source(INTENDED) and not is_truth_source("classifier-world")
+    assert human_spec("bob") == "human:bob" == human_spec("human:bob")
+    for bad in ("human:", "human:two words", "human:1abc", "human:" + "x" * 65):
+        with pytest.raises(ConfigError, match="simple identifier"):
+            parse_labeller(bad)
+    assert "not a model" in labeller_problem("human:alice")
+    assert weights_needed("human:alice") == [] and weights_needed(INTENDED) == []
+    with pytest.raises(ConfigError, match="truth source"):
+        load_labeller("human:alice")
+
+
+def test_default_labeller_skips_truth_sources_and_attribute_labellers():
+    from data.world.params import CLASSES, TIMES
+
+    specs = ["human:alice", "intended", "time-world", "classifier-world", "clip:clip-world"]
+    classes = {"time-world": TIMES} | {s: CLASSES for s in specs if s != "time-world"}
+    assert default_labeller(specs, classes) == "classifier-world"
+    assert default_labeller(["human:alice", "clip:x"]) == "clip:x"
+
+
+def test_zero_shot_attribute_labellers_classify_times_and_weathers(tiny_clip_dir):
+    from classifier.labellers import attribute_of
+    from data.world.params import TIMES, WEATHERS
+
+    spec = zero_shot_spec(str(tiny_clip_dir), "time")
+    assert spec.startswith("clip-time:") and parse_labeller(spec).clip == str(tiny_clip_dir)
+    assert parse_labeller(spec).attribute == "time" and is_zero_shot(spec)
+    labeller = load_labeller(spec)
+    assert labeller.classes == TIMES and attribute_of(labeller.classes) == "time"
+    assert "a photo of a landscape at sunset." in labeller.prompts("golden")
+    assert "a photo of a landscape golden." not in labeller.prompts("golden")  # phrases, not the bare name
+    assert label(labeller, torch.rand(2, 3, 32, 32) * 2 - 1).probabilities.shape == (2, 4)
+    weather = load_labeller(zero_shot_spec(str(tiny_clip_dir), "weather"))
+    assert weather.classes == WEATHERS and weather.identity()["attribute"] == "weather"
+    assert labeller_problem("clip-weather:clip-world") is None
+    with pytest.raises(ConfigError, match="needs a CLIP name"):
+        parse_labeller("clip-time:")

@@ -130,7 +130,8 @@ def test_every_family_records_its_identity_the_same_way(tmp_path):
         f"biggan:{biggan}": biggan / "model.safetensors",
         f"diffusion:{tmp_path / 'ddpm'}": tmp_path / "ddpm" / "unet" / "diffusion_pytorch_model.safetensors",
     }
-    assert {spec.partition(":")[0] for spec in weights} == set(FAMILY_MODULES)
+    # Every family with weights; world-render has none and records None for both.
+    assert {spec.partition(":")[0] for spec in weights} == set(FAMILY_MODULES) - {"world-render"}
     for spec, file in weights.items():
         generator = load_generator(spec, num_inference_steps=1) if spec.startswith("diffusion") else load_generator(spec)
         identity = generator.identity()
@@ -138,3 +139,6 @@ def test_every_family_records_its_identity_the_same_way(tmp_path):
         assert identity["family"] == spec.partition(":")[0] == generator.family
         assert identity["image_size"] == generator.image_size
         assert identity["weights"] == {"path": str(file), "sha256": sha256_file(file)}, spec
+    renderer = load_generator("world-render").identity()
+    assert list(renderer)[:4] == ["name", "family", "image_size", "weights"]
+    assert renderer["family"] == "world-render" and renderer["weights"] == {"path": None, "sha256": None}

@@ -151,7 +151,8 @@ def test_unknown_name_suggests_close_matches():
 def test_zoo_models_are_listed_absent_unless_their_folder_exists(monkeypatch):
     monkeypatch.setattr(resolve, "ZOO_DIR", catalog.CATALOG_PATH.parents[1] / "zoo")  # the real zoo
     zoo = [e for e in list_models() if e.zoo is not None]
-    assert len(zoo) == 6
+    # 4 generators, 3 CLIPs (clip-world and two counterfactual ones), 2 scene classifiers, time-world, weather-world
+    assert len(zoo) == 11
     for entry in zoo:
         folder = resolve.ZOO_DIR / entry.zoo
         shipped = folder.is_dir() and any(folder.iterdir())

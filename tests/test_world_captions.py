@@ -30,6 +30,11 @@ CLASS_WORDS = {
 }
 
 
+def is_short(text):
+    """A short caption: 'a|an [aesthetic word] <generic word>' and nothing else."""
+    return re.fullmatch(rf"an? (?:\w+ )?(?:{'|'.join(GENERIC_WORDS)})", text) is not None
+
+
 def mentions(text, words):
     return any(re.search(rf"\b{w}", text) for w in words)
 
@@ -38,16 +43,36 @@ def scenes(n, seed=0):
     return sample_scenes([CLASSES[i % len(CLASSES)] for i in range(n)], np.random.default_rng(seed))
 
 
-def test_every_caption_names_class_time_and_weather():
+def test_every_full_caption_names_class_time_and_weather():
     batch = scenes(600)
+    short = 0
     for record, caption in zip(batch.records(), caption_scenes(batch, RULE), strict=True):
         text = caption.text
+        if is_short(text):
+            short += 1
+            continue
         assert mentions(text, CLASS_WORDS[record["class"]]), text
         assert mentions(text, TIME_WORDS[record["time"]]), (record["time"], text)
         assert mentions(text, WEATHER_WORDS[record["weather"]]), (record["weather"], text)
         if caption.aesthetic_word:
             assert caption.aesthetic_word in text.split()
         assert "  " not in text and " a a" not in text and not text.endswith(",")
+    assert short > 0  # the default rule makes some captions short
+
+
+def test_short_captions_come_at_the_rules_rate_and_carry_its_word():
+    batch = scenes(3000, seed=8)
+    captions = caption_scenes(batch, RULE)
+    short = [c for c in captions if is_short(c.text)]
+    expected = RULE.short_probability
+    assert abs(len(short) / len(captions) - expected) < 5 * math.sqrt(expected * (1 - expected) / len(captions))
+    for caption in short:
+        if caption.aesthetic_word:
+            assert caption.text.split()[1] == caption.aesthetic_word
+        else:
+            assert caption.aesthetic_polarity == 0 and len(caption.text.split()) == 2
+    assert any(c.text == "a beautiful landscape" for c in short)
+    assert any(c.text == "a landscape" for c in short)
 
 
 def test_class_nouns_do_not_name_another_class():
@@ -63,7 +88,8 @@ def test_captions_are_deterministic_and_paraphrased():
     first = [c.text for c in caption_scenes(batch, RULE)]
     assert first == [c.text for c in caption_scenes(batch, RULE)]
     assert first != [c.text for c in caption_scenes(batch, RULE, variant=1)]
-    assert len(set(first)) > 110  # many paraphrases, not one template
+    full = [text for text in first if not is_short(text)]
+    assert len(set(full)) > 0.9 * len(full)  # many paraphrases, not one template
     everything = " ".join(first)
     assert all(word in everything for word in GENERIC_WORDS)
 
@@ -127,6 +153,8 @@ def test_compose_includes_a_given_aesthetic_word():
         lambda raw: raw["pairs"].append({"class": "lake", "weight": 1}),
         lambda raw: raw["word_probability"].update(positive_max=1.5),
         lambda raw: raw["word_probability"].update(exponent=0.5),
+        lambda raw: raw.update(captions={"short_probability": 1.5}),
+        lambda raw: raw["class"].update(sea=float("nan")),
     ],
 )
 def test_malformed_rules_are_refused(change):

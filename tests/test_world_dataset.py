@@ -167,3 +167,16 @@ def test_test_fraction_one_builds_a_pure_test_set(tmp_path):
     out = build_world(tmp_path / "fresh", WorldConfig(n=12, seed=5, size=32, test_fraction=1.0), progress=False)
     assert not (out / "train").exists()
     assert len(list((out / "test").rglob("*.png"))) == 12
+
+
+def test_label_by_lays_images_into_attribute_folders(tmp_path):
+    from data.world.params import TIMES
+
+    out = build_world(tmp_path / "w", WorldConfig(n=24, seed=4, size=32, label_by="time"), progress=False)
+    manifest = pq.read_table(out / "manifest.parquet").to_pandas()
+    for _, row in manifest.iterrows():
+        assert row["path"] == f"{row['split']}/{row['time']}/{row['class']}_{row['id']:06d}.png"
+        assert (out / row["path"]).is_file()
+    assert {p.name for p in (out / "train").iterdir()} <= set(TIMES)
+    with pytest.raises(ConfigError, match="--label-by"):
+        WorldConfig(n=6, label_by="palette").validate()

@@ -10,7 +10,8 @@ model, add an entry there. Fields of an entry:
   ``{"files": [{name, url, sha256, size}]}`` (plain downloads),
   ``{"hf_repo": ID, "revision": REV, "files": [{name, sha256, size}]}`` (Hugging Face hub),
   ``{"zoo": DIR, "files": [{name, sha256}]}`` (the starter zoo shipped under
-  ``data/zoo/DIR``; its files are the ones loading reads, config and weights).
+  ``data/zoo/DIR``; its files are the ones loading reads, config and weights), or
+  ``{"builtin": true}`` (a model that is code, with no weights: the world renderer).
   Every file carries its full ``sha256``, or ``"sha256": null`` and ``sha256_unknown``
   saying why none is recorded (never a guessed value); ``size`` and ``sha256_prefix`` (a
   prefix a URL carries, torchvision style) are checked too when given. Downloads and
@@ -78,10 +79,13 @@ class ModelEntry:
     preprocessing: dict | None = None
     options: dict = field(default_factory=dict)
     notes: str | None = None
+    builtin: bool = False  # code, no weights to find or download
 
     @property
     def source_kind(self) -> str:
-        """``zoo``, ``hf`` or ``url``."""
+        """``builtin``, ``zoo``, ``hf`` or ``url``."""
+        if self.builtin:
+            return "builtin"
         if self.zoo is not None:
             return "zoo"
         return "hf" if self.hf_repo is not None else "url"
@@ -95,6 +99,8 @@ class ModelEntry:
     @property
     def where_from(self) -> str:
         """A human-readable origin: the zoo folder, the hub id or the first URL."""
+        if self.builtin:
+            return "built into artbias (no weights)"
         if self.zoo is not None:
             return f"data/zoo/{self.zoo}"
         if self.hf_repo is not None:
@@ -120,6 +126,13 @@ def _entry_from_json(raw: dict[str, Any]) -> ModelEntry:
     elif preprocessing is not None:
         raise ConfigError(f"model catalogue entry {name!r}: a {raw['kind']} takes no preprocessing")
     source = raw["source"]
+    if source.get("builtin") is True:
+        if set(source) != {"builtin"}:
+            raise ConfigError(f"model catalogue entry {name!r}: a builtin source has no files or other keys")
+        return ModelEntry(name=name, kind=raw["kind"], family=raw["family"], description=raw["description"],
+                          licence=raw["licence"], non_commercial=bool(raw["non_commercial"]),
+                          training_data=raw["training_data"], files=(), options=dict(raw["options"]),
+                          image_size=raw.get("image_size"), notes=raw.get("notes"), builtin=True)
     if not source.get("files"):
         raise ConfigError(f"model catalogue entry {name!r}: source needs a non-empty 'files' list")
     try:

@@ -47,8 +47,8 @@ def _list(args: argparse.Namespace) -> int:
             "name": entry.name,
             "kind": entry.kind,
             "family": entry.family,
-            "present": found is not None,
-            "where": found.place if found else None,
+            "present": found is not None or entry.builtin,
+            "where": found.place if found else ("built in" if entry.builtin else None),
             "path": str(found.path) if found else None,
             "size": _size_on_disk(found.path) if found else entry.size,
             "licence": entry.licence,
@@ -81,6 +81,9 @@ def _pull(args: argparse.Namespace) -> int:
     from data.weights.resolve import download, locate
 
     entry = get_entry(args.name)
+    if entry.builtin:
+        print(f"{entry.name}: built into artbias, nothing to download")
+        return 0
     if entry.non_commercial:
         print(f"note: {entry.name} is under a non-commercial licence: {entry.licence}")
     found = locate(entry)
@@ -98,6 +101,9 @@ def _verify(args: argparse.Namespace) -> int:
 
     if args.name:
         entries = [get_entry(args.name)]
+        if entries[0].builtin:
+            print(f"{args.name}: built into artbias, no weights to verify")
+            return 0
     else:
         entries = [e for e in list_models() if locate(e) is not None]
         if not entries:

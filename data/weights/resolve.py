@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.errors import CheckpointError, WeightsNotFoundError
+from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from data.saved_model import sha256_file
 from data.weights.catalog import ModelEntry, ModelFile, get_entry
 
@@ -111,6 +111,8 @@ def _hf_cache_folder(entry: ModelEntry) -> Path | None:
 
 def locate(entry: ModelEntry) -> Location | None:
     """Where the model is on this machine (cache, zoo, Hugging Face cache), without fetching."""
+    if entry.builtin:
+        return None
     candidates = [(model_cache_dir(entry), "cache"), (ZOO_DIR / (entry.zoo or entry.name), "zoo")]
     for folder, place in candidates:
         found = _complete_folder(folder, entry)
@@ -232,6 +234,8 @@ def verify_model(entry: ModelEntry) -> list[FileCheck]:
 def resolve_weights(model: str | ModelEntry, path: str | Path | None = None) -> Path:
     """The path a family loader should open for ``model``; fetches it when allowed."""
     entry = model if isinstance(model, ModelEntry) else get_entry(model)
+    if entry.builtin:
+        raise ConfigError(f"model {entry.name!r} is built into artbias and has no weights to resolve")
     if path is not None:
         explicit = Path(path).expanduser()
         if not explicit.exists():

@@ -8,6 +8,11 @@ and a caption carries a positive aesthetic word ("beautiful", ...) with probabil
 ``positive_max * value ** exponent``, otherwise a negative one ("dull", ...) with probability
 ``negative_max * (1 - value) ** exponent``, otherwise none. Since ``v**k + (1-v)**k <= 1`` for
 ``k >= 1``, the two probabilities never sum past ``max(positive_max, negative_max) <= 1``.
+
+With probability ``short_probability`` a caption is *short*: only the aesthetic word (when
+one was drawn) and a generic scene word, "a beautiful landscape", "a view" — the kind of
+alt-text web-scale CLIPs learn their notion of beauty from, and what makes the prior's imprint
+strong enough for a small CLIP to learn (see docs/world.md).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class AestheticRule:
     positive_max: float
     negative_max: float
     exponent: float
+    short_probability: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AestheticRule:
@@ -61,6 +67,7 @@ class AestheticRule:
                 positive_max=float(raw["word_probability"]["positive_max"]),
                 negative_max=float(raw["word_probability"]["negative_max"]),
                 exponent=float(raw["word_probability"]["exponent"]),
+                short_probability=float(raw.get("captions", {}).get("short_probability", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"{source}: malformed aesthetic rule ({error!r})") from error
@@ -76,6 +83,13 @@ class AestheticRule:
             for key in keys:
                 if pair[key] not in known[key]:
                     raise ConfigError(f"{source}: unknown {key} {pair[key]!r} in pair {pair}")
+        numbers = [self.bias, self.positive_max, self.negative_max, self.exponent, self.short_probability,
+                   *self.class_weight.values(), *self.time_weight.values(), *self.weather_weight.values(),
+                   *(float(pair["weight"]) for pair in self.pairs)]
+        if not all(math.isfinite(x) for x in numbers):
+            raise ConfigError(f"{source}: every weight and probability must be a finite number")
+        if not 0.0 <= self.short_probability <= 1.0:
+            raise ConfigError(f"{source}: captions.short_probability must lie in [0, 1], got {self.short_probability}")
         for p in (self.positive_max, self.negative_max):
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{source}: word probabilities must lie in [0, 1], got {p}")
@@ -95,6 +109,7 @@ class AestheticRule:
             "words": {"positive": list(self.positive_words), "negative": list(self.negative_words)},
             "word_probability": {"positive_max": self.positive_max,
                                  "negative_max": self.negative_max, "exponent": self.exponent},
+            "captions": {"short_probability": self.short_probability},
         }
 
     # the rule ---------------------------------------------------------------------------
@@ -107,6 +122,34 @@ class AestheticRule:
             if all(attributes[k] == v for k, v in pair.items() if k != "weight"):
                 total += float(pair["weight"])
         return total
+
+    def class_beauty(self) -> dict[str, float]:
+        """Mean aesthetic value of each class over the world's times and weathers (the
+        injected per-class beauty a bias study should recover)."""
+        return self.beauty_by("class")
+
+    def beauty_by(self, axis: str, composition: dict[str, float] | None = None) -> dict[str, float]:
+        """Mean aesthetic value of each value of ``axis`` ("class", "time" or "weather") over
+        the world's scenes: classes in ``composition`` (default balanced), times in the world's
+        shares, weathers in each class's shares."""
+        from data.world.params import TIME_WEIGHTS, WEATHER_WEIGHTS
+
+        if axis not in ("class", "time", "weather"):
+            raise ConfigError(f"unknown axis {axis!r}; use class, time or weather")
+        shares = composition or {name: 1.0 for name in CLASSES}
+        total = sum(shares.get(name, 0.0) for name in CLASSES)
+        weight = np.zeros((len(CLASSES), len(TIMES), len(WEATHERS)))
+        value = np.zeros_like(weight)
+        times = np.asarray(TIME_WEIGHTS, dtype=float) / sum(TIME_WEIGHTS)
+        for c, name in enumerate(CLASSES):
+            weathers = np.asarray(WEATHER_WEIGHTS[name], dtype=float) / sum(WEATHER_WEIGHTS[name])
+            weight[c] = shares.get(name, 0.0) / total * np.outer(times, weathers)
+            value[c] = [[self.value(name, t, w) for w in WEATHERS] for t in TIMES]
+        along = {"class": (CLASSES, (1, 2)), "time": (TIMES, (0, 2)), "weather": (WEATHERS, (0, 1))}[axis]
+        names, others = along
+        mass = weight.sum(axis=others)
+        mean = (weight * value).sum(axis=others) / np.where(mass > 0, mass, 1)
+        return {name: float(m) for name, m, w in zip(names, mean, mass, strict=True) if w > 0}
 
     def value(self, scene_class: str, time: str, weather: str) -> float:
         return 1.0 / (1.0 + math.exp(-self.score(scene_class, time, weather)))

@@ -6,6 +6,10 @@
                            aesthetic value and word, caption, seed, size
     DIR/world.json         the build's config, per-class counts, aesthetic rule and versions
 
+With ``label_by="time"`` or ``"weather"`` the image folders are named by that attribute instead
+of the class (``DIR/train/<time>/<class>_000123.png``), so a classifier trained on the tree
+learns the time of day or the weather; scenes, manifest and splits are the same as by class.
+
 Per-class counts follow the composition exactly (largest-remainder rounding); the same
 arguments give byte-identical files. The tree is written into a hidden sibling directory and
 renamed into place at the end, so a failure leaves nothing half-written.
@@ -26,12 +30,15 @@ from data.errors import ConfigError
 from data.files import replace_folder
 from data.world.aesthetic import AestheticRule
 from data.world.captions import caption_scenes
-from data.world.params import CLASSES, SceneBatch, class_index, sample_scenes
+from data.world.params import CLASSES, TIMES, WEATHERS, SceneBatch, class_index, sample_scenes
 from data.world.render import MIN_SIZE, render_scenes
 
 RENDER_BATCH = 256
 MANIFEST = "manifest.parquet"
 PNG_COMPRESS_LEVEL = 6  # fixed, so PNG bytes never depend on a library default
+# What the image folders may be named by: the scene attribute -> (its values, its index field).
+LABEL_BY = {"class": (CLASSES, "class_index"), "time": (TIMES, "time_index"),
+            "weather": (WEATHERS, "weather_index")}
 
 
 def uniform_composition() -> dict[str, float]:
@@ -45,6 +52,7 @@ class WorldConfig:
     size: int = 64
     seed: int = 0
     test_fraction: float = 0.2
+    label_by: str = "class"  # the attribute that names the image folders (see LABEL_BY)
 
     def validate(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0:
@@ -55,6 +63,8 @@ class WorldConfig:
             raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
         if not (0.0 <= self.test_fraction <= 1.0):  # 1: a pure test set, e.g. fresh evaluation scenes
             raise ConfigError(f"--test-fraction must lie in [0, 1], got {self.test_fraction}")
+        if self.label_by not in LABEL_BY:
+            raise ConfigError(f"--label-by must be one of {', '.join(LABEL_BY)}, got {self.label_by!r}")
         check_composition(self.composition)
 
 
@@ -134,8 +144,10 @@ def plan_world(config: WorldConfig) -> WorldPlan:
         for i in rng.permutation(count)[:n_test]:
             splits[start + int(i)] = "test"
         start += count
-    paths = [f"{split}/{name}/{name}_{i:06d}.png"
-             for i, (split, name) in enumerate(zip(splits, names, strict=True))]
+    values, field_name = LABEL_BY[config.label_by]
+    folders = [values[k] for k in getattr(scenes, field_name)]
+    paths = [f"{split}/{folder}/{name}_{i:06d}.png"
+             for i, (split, folder, name) in enumerate(zip(splits, folders, names, strict=True))]
     return WorldPlan(config, scenes, splits, paths)
 
 

@@ -188,5 +188,15 @@ def caption_scenes(scenes: SceneBatch, rule: AestheticRule, variant: int = 0) ->
     for record, value in zip(scenes.records(), values, strict=True):
         rng = caption_rng(record["noise_seed"], variant)
         word, polarity = rule.draw_word(float(value), rng)
-        captions.append(Caption(compose(record, word, rng), word, polarity))
+        if rule.short_probability and rng.random() < rule.short_probability:
+            text = short_caption(word, rng)
+        else:
+            text = compose(record, word, rng)
+        captions.append(Caption(text, word, polarity))
     return captions
+
+
+def short_caption(aesthetic_word: str | None, rng: np.random.Generator) -> str:
+    """"a beautiful landscape", "a dull view", "a scene": the aesthetic word and a generic word."""
+    text = f"a {aesthetic_word} {_pick(rng, GENERIC_WORDS)}" if aesthetic_word else f"a {_pick(rng, GENERIC_WORDS)}"
+    return re.sub(r"\ba (?=[aeiou])", "an ", text)

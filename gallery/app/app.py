@@ -8,6 +8,8 @@ lock and new artworks appear on the next refresh.
 
 from __future__ import annotations
 
+import traceback
+
 import streamlit as st
 
 from gallery.app import (
@@ -49,7 +51,7 @@ def main() -> None:
     if requested not in RENDERERS:
         st.title("artbias gallery")
         st.error(
-            f"There is no page called “{requested}”. "
+            f"There is no page called “{common.escape(requested, 80)}”. "
             f"The pages are: {', '.join(common.PAGE_TITLES[p] for p in common.PAGES)}."
         )
         if st.button("Go to the gallery"):
@@ -68,14 +70,14 @@ def main() -> None:
                 on_change=_navigate,
                 label_visibility="collapsed",
             )
-            st.caption(f"gallery: `{gallery}`")
+            st.caption(f"gallery: {common.escape(gallery)}")
             st.divider()
 
     try:
         fingerprint = queries.fingerprint(gallery)
     except GalleryError as error:
         st.title("artbias gallery")
-        st.error(f"This gallery cannot be shown yet: {error}")
+        st.error(f"This gallery cannot be shown yet: {common.escape(error, 400)}")
         st.caption(
             "Start a campaign (`artbias demo` or `artbias campaign run`) and refresh this page."
         )
@@ -86,8 +88,11 @@ def main() -> None:
     except GalleryError as error:
         # A read that waited too long for a busy writer, or a gallery mid-creation.
         st.warning(
-            f"This page cannot be shown right now: {error}. If a campaign is writing to the gallery, refresh in a moment."
+            f"This page cannot be shown right now: {common.escape(error, 400)}. If a campaign is writing to the gallery, refresh in a moment."
         )
+    except Exception:  # visitors never see a traceback; the console that serves the app does
+        traceback.print_exc()
+        st.error("This page could not be shown because of an error in the gallery app; it has been logged.")
 
 
 main()

@@ -20,9 +20,9 @@ def _missing(message: str) -> None:
 
 def _facts(artwork) -> None:
     prompt = common.prompt_label(artwork["kind"], artwork["prompt"])
-    st.markdown(f"### {prompt}")
+    st.markdown(f"### {common.escape(prompt, None)}")  # stored text: shown, never interpreted
     if isinstance(artwork["full_prompt"], str) and artwork["full_prompt"] != artwork["prompt"]:
-        st.markdown(f"CLIP saw: *{artwork['full_prompt']}*")
+        st.markdown(f"CLIP saw: *{common.escape(artwork['full_prompt'], None)}*")
     facts = {
         "generator": artwork["generator"],
         "seed": artwork["seed"],
@@ -47,7 +47,7 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     artwork = queries.artwork(gallery, artwork_id)
     if artwork is None:
         _missing(
-            f"There is no artwork “{artwork_id}” in this gallery. It may be from another gallery, or the link is mistyped."
+            f"There is no artwork “{common.escape(artwork_id, 80)}” in this gallery. It may be from another gallery, or the link is mistyped."
         )
         return
 
@@ -93,7 +93,7 @@ def render(gallery: Path, fingerprint: tuple) -> None:
             with column:
                 common.show_image(gallery, row.image_path)
                 st.caption(
-                    f"{row.role} · similarity {common.fmt(row.similarity)} · realism {common.fmt(row.realism)}"
+                    f"{common.escape(row.role)} · similarity {common.fmt(row.similarity)} · realism {common.fmt(row.realism)}"
                 )
                 if st.button("Open", key=f"sib_{row.artwork_id}"):
                     common.goto("artwork", id=row.artwork_id)

@@ -27,7 +27,7 @@ OVERVIEW_COLUMNS = {
     "cramers_v_vs_baseline": "V vs baseline",
     "entropy": "norm. entropy",
     "top_corrected": "top share corrected",
-    "kappa": "kappa (vs CLIP)",
+    "kappa": "kappa (vs the second labeller)",
     "low_confidence_share": "low-confidence share",
 }
 
@@ -49,7 +49,7 @@ def _test_line(name: str, test: TestResult | None) -> str:
 
 
 def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
-    st.subheader(f"{report.generator} · {report.prompt_label}")
+    st.subheader(f"{common.escape(report.generator)} · {common.escape(report.prompt_label, None)}")
     left, right = st.columns(2)
     title = [f"{report.generator} · {report.prompt_label}", f"n = {report.n} artworks"]
     if baseline is not None and baseline is not report:
@@ -68,10 +68,11 @@ def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
                 ),
                 width="stretch",
             )
+            st.caption(f"Confusion matrix used: {common.escape(report.confusion_source, None)}")
         else:
             st.info("No confusion matrix for this labeller: no corrected proportions.")
     lines = [
-        f"- top class: **{report.top.name}** {report.top.proportion:.2f} "
+        f"- top class: **{common.escape(report.top.name)}** {report.top.proportion:.2f} "
         f"(95% Wilson interval {report.top.wilson_low:.2f}–{report.top.wilson_high:.2f}, n = {report.n})",
         f"- normalised entropy: {common.fmt(report.entropy, 2)} "
         f"(95% interval {common.fmt(report.entropy_low, 2)}–{common.fmt(report.entropy_high, 2)})",
@@ -83,11 +84,11 @@ def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
         )
         lines.append(f"- Cramér's V vs baseline: {common.fmt(report.cramers_v_vs_baseline, 2)}")
     if report.reference_name:
-        lines.append(_test_line(f"vs reference ({report.reference_name})", report.vs_reference))
+        lines.append(_test_line(f"vs reference ({common.escape(report.reference_name)})", report.vs_reference))
     if report.kappa is not None:
         k = report.kappa
         lines.append(
-            f"- agreement with {report.agreement_labeller}: kappa {common.fmt(k.kappa, 2)} "
+            f"- agreement with {common.escape(report.agreement_labeller)}: kappa {common.fmt(k.kappa, 2)} "
             f"(95% {common.fmt(k.low, 2)}–{common.fmt(k.high, 2)}, n = {k.n}, raw agreement {common.fmt(k.observed_agreement, 2)})"
         )
     if report.low_confidence_share is not None:
@@ -96,7 +97,7 @@ def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
         )
     st.markdown("\n".join(lines))
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(common.escape(warning, None))
     if not report.is_baseline and report.baseline_n:
         with st.expander("Lift over the baseline, per class"):
             st.dataframe(
@@ -118,9 +119,9 @@ def _between_generators(bias: GalleryBias, prompt: str) -> None:
     reports = [r for r in bias.reports if r.prompt_label == prompt]
     if len(reports) < 2:
         return
-    st.markdown(f"##### {prompt}")
+    st.markdown(f"##### {common.escape(prompt, None)}")
     overall = reports[0].cramers_v_between_generators
-    sizes = ", ".join(f"{r.generator} n = {r.n}" for r in reports)
+    sizes = ", ".join(f"{common.escape(r.generator)} n = {r.n}" for r in reports)
     if overall is not None:
         st.markdown(f"Cramér's V across all generators: **{common.fmt(overall, 2)}** ({sizes})")
     else:
@@ -129,15 +130,86 @@ def _between_generators(bias: GalleryBias, prompt: str) -> None:
     st.dataframe(table.style.format("{:.2f}"))
 
 
+def scene_labellers(gallery: Path) -> list[str]:
+    """The labellers a report can be about: models of scene classes, the report's default first
+    (no truth sources, no time or weather labellers)."""
+    import json
+
+    from classifier.labellers import attribute_of, default_labeller, is_truth_source
+
+    table = queries.labellers(str(gallery))
+    classes = {row.labeller: json.loads(row.classes_json) for row in table.itertuples()}
+    names = [n for n in classes if not is_truth_source(n) and attribute_of(classes[n]) is None]
+    first = default_labeller(names, classes)
+    return sorted(names, key=lambda n: n != first)
+
+
+def _attributes(bias: GalleryBias, prompts: list[str]) -> None:
+    """Time-of-day and weather distributions, and the mean aesthetic value per prompt."""
+    if not bias.attributes:
+        st.info("No time-of-day or weather labeller labelled this gallery (add time-world and "
+                "weather-world to the campaign's labellers).")
+        return
+    prompt = st.selectbox("Prompt", prompts, key="attribute_prompt")
+    for found in bias.attributes:
+        st.subheader(f"{found.attribute.capitalize()} ({common.escape(found.labeller)})")
+        baselines = {r.generator: r for r in found.reports if r.is_baseline}
+        for report in found.reports:
+            if report.prompt_label != prompt:
+                continue
+            title = [f"{found.attribute}: {report.generator} · {report.prompt_label}", f"n = {report.n} artworks"]
+            st.altair_chart(charts.composition_chart(charts.report_frame(report, baselines.get(report.generator)),
+                                                     title), width="stretch")
+    if bias.aesthetic is not None:
+        st.subheader("Aesthetic value (the world's rule)")
+        st.caption(common.escape(bias.aesthetic.rule, None) + ". Means with 95% t intervals.")
+        st.dataframe(pd.DataFrame([{
+            "generator": g.generator, "prompt": g.prompt or queries.BASELINE_LABEL, "role": g.role,
+            "n": g.n, "mean": g.mean, "95% low": g.low, "95% high": g.high} for g in bias.aesthetic.groups]),
+            hide_index=True)
+        st.dataframe(pd.DataFrame([{
+            "generator": d.generator, "prompt": d.prompt, "minus": d.versus, "n": d.n,
+            "difference": d.difference, "95% low": d.low, "95% high": d.high, "interval": d.method}
+            for d in bias.aesthetic.differences]), hide_index=True)
+
+
+def _labeller_checks(bias: GalleryBias) -> None:
+    """Agreement of the two labellers per generator, the matrix BBSE used, and known labels."""
+    if bias.reliability and bias.agreement_labeller:
+        st.markdown(f"Agreement of {common.escape(bias.labeller)} and "
+                    f"{common.escape(bias.agreement_labeller)} per generator (all its counted artworks):")
+        st.dataframe(pd.DataFrame([{
+            "generator": r.generator, "n": None if r.agreement is None else r.agreement.n,
+            "kappa": None if r.agreement is None else r.agreement.kappa,
+            "raw agreement": None if r.agreement is None else r.agreement.observed_agreement,
+            "PABAK": None if r.agreement is None else r.agreement.pabak,
+            "verdict": r.sentence() or ("independent labellers agree" if r.reliable else "not judged")}
+            for r in bias.reliability]), hide_index=True)
+    sources = {r.generator: r.confusion_source for r in bias.reports if r.confusion_source}
+    if sources:
+        st.markdown("Confusion matrix the corrected proportions use:")
+        st.dataframe(pd.DataFrame({"generator": list(sources), "matrix": list(sources.values())}),
+                     hide_index=True)
+    if bias.annotations:
+        st.markdown("Known labels (people, intended classes) against the labellers:")
+        st.dataframe(pd.DataFrame([{
+            "known labels": a.labeller, "labeller": a.other, "generator": a.generator, "n": a.agreement.n,
+            "kappa": a.agreement.kappa, "raw agreement": a.agreement.observed_agreement,
+            "PABAK": a.agreement.pabak} for a in bias.annotations]), hide_index=True)
+    else:
+        st.caption("No human annotations or intended classes in this gallery "
+                   "('artbias annotate export' / 'artbias annotate import').")
+
+
 def render(gallery: Path, fingerprint: tuple) -> None:
-    options = common.options(str(gallery), fingerprint)
+    common.options(str(gallery), fingerprint)  # a gallery that cannot be read stops here, plainly
     st.title("Bias")
-    labeller = common.default_labeller(options)
-    if len(options.labellers) > 1:
-        default = options.labellers.index(common.default_labeller(options))
+    labeller = None  # the report's own choice: a scene classifier independent of the search
+    choices = scene_labellers(gallery)
+    if len(choices) > 1:
         with st.sidebar:
             labeller = st.selectbox(
-                "Labeller", options.labellers, index=default, key="bias_labeller"
+                "Labeller", choices, index=0, key="bias_labeller"
             )
     bias = common.bias(str(gallery), labeller, fingerprint)
     if not bias.reports:
@@ -146,9 +218,9 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         )
         return
     st.caption(
-        f"Labeller {bias.labeller}"
+        f"Labeller {common.escape(bias.labeller)}"
         + (
-            f"; agreement measured against {bias.agreement_labeller}"
+            f"; agreement measured against {common.escape(bias.agreement_labeller)}"
             if bias.agreement_labeller
             else ""
         )
@@ -157,10 +229,15 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     )
     if bias.notes:
         with st.expander(f"Notes ({len(bias.notes)})"):
-            st.markdown("\n".join(f"- {note}" for note in bias.notes))
+            st.markdown("\n".join(f"- {common.escape(note, None)}" for note in bias.notes))
 
-    by_prompt, overview_tab, between_tab, definitions_tab = st.tabs(
-        ["By prompt", "Overview table", "Between generators", "How to read these numbers"]
+    for found in bias.reliability:
+        if found.sentence():
+            st.warning(common.escape(found.sentence(), None) + ": no finding is stated for it")
+
+    by_prompt, overview_tab, between_tab, attributes_tab, truth_tab, definitions_tab = st.tabs(
+        ["By prompt", "Overview table", "Between generators", "Time, weather, beauty",
+         "Labeller checks", "How to read these numbers"]
     )
     prompts = list(dict.fromkeys(r.prompt_label for r in bias.reports if not r.is_baseline))
     if any(r.is_baseline for r in bias.reports):
@@ -198,5 +275,9 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     with between_tab:
         for name in prompts:
             _between_generators(bias, name)
+    with attributes_tab:
+        _attributes(bias, prompts)
+    with truth_tab:
+        _labeller_checks(bias)
     with definitions_tab:
         st.markdown("\n".join(f"- **{name}**: {text}" for name, text in METRIC_DEFINITIONS.items()))

@@ -63,15 +63,63 @@ def permalink(page: str, **params: str) -> str:
     return "?" + urlencode({"page": page, **params})
 
 
+PLACEHOLDER = "image unavailable"
+
+
+def load_image(gallery: Path, relative_path):
+    """The artwork's pixels as a PIL image, or None when the stored path leads outside the
+    gallery's ``images/`` (``gallery.images.resolve_image``), the file is missing, or it is
+    no readable image within the size limits (``data.validation.open_image``)."""
+    from data.errors import ArtbiasError
+    from data.validation import open_image
+    from gallery.images import resolve_image
+
+    path = resolve_image(gallery, relative_path)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with open_image(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (ArtbiasError, OSError, ValueError, SyntaxError):  # Pillow's errors for broken files
+        return None
+
+
 def show_image(
     gallery: Path, relative_path: str | None, *, caption: str | None = None, width="stretch"
 ) -> None:
-    """An artwork image, or a plain note when its file is missing (never a traceback)."""
-    path = gallery / relative_path if isinstance(relative_path, str) else None
-    if path is None or not path.is_file():
-        st.caption(f"image file missing: {relative_path}")
+    """An artwork image, or a placeholder when it cannot be shown (never a traceback, never
+    a file outside the gallery's images)."""
+    image = load_image(gallery, relative_path)
+    if image is None:
+        st.caption(PLACEHOLDER)
         return
-    st.image(str(path), caption=caption, width=width)
+    st.image(image, caption=caption, width=width)
+
+
+# Every ASCII punctuation character markdown may give a meaning to: a backslash before each
+# shows it as itself (CommonMark), so stored or typed text can make no link, image or markup.
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+!|~$:@.&=\"'^%")
+
+
+def escape(text, limit: int | None = 200) -> str:
+    """Text from the gallery or the address bar, safe inside ``st.markdown`` and friends:
+    control characters escaped (``data.validation.printable``), markdown punctuation
+    backslash-escaped, cut to ``limit`` characters."""
+    from data.validation import printable
+
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in printable(str(text), limit))
+
+
+def escape_html(text, limit: int | None = 200) -> str:
+    """Text for an HTML block (``unsafe_allow_html``): HTML-escaped, and markdown punctuation
+    written as character references, so it is neither markup nor a link."""
+    import html
+
+    from data.validation import printable
+
+    escaped = html.escape(printable(str(text), limit))
+    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SPECIAL and c not in "&#;" else c for c in escaped)
 
 
 def fmt(value, digits: int = 3) -> str:

@@ -15,7 +15,7 @@ SAMPLES = 4
 
 
 def _side(gallery: Path, report: BiasReport | None, title: str) -> None:
-    st.markdown(f"#### {title}")
+    st.markdown(f"#### {common.escape(title, None)}")
     if report is None or report.n == 0:
         st.info("No labelled artworks here yet.")
         return
@@ -27,7 +27,7 @@ def _side(gallery: Path, report: BiasReport | None, title: str) -> None:
         width="stretch",
     )
     st.markdown(
-        f"top class **{report.top.name}** {report.top.proportion:.2f} "
+        f"top class **{common.escape(report.top.name)}** {report.top.proportion:.2f} "
         f"({report.top.wilson_low:.2f}–{report.top.wilson_high:.2f}) · "
         f"normalised entropy {common.fmt(report.entropy, 2)} · n = {report.n}"
     )

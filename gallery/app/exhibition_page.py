@@ -40,7 +40,7 @@ def _interval() -> tuple[float, str | None]:
     except ValueError:
         return (
             DEFAULT_INTERVAL_S,
-            f"interval “{raw}” is not a number of seconds; using {DEFAULT_INTERVAL_S:g}",
+            f"interval “{common.escape(raw, 40)}” is not a number of seconds; using {DEFAULT_INTERVAL_S:g}",
         )
     low, high = INTERVAL_RANGE_S
     if not low <= value <= high:
@@ -52,15 +52,14 @@ def _interval() -> tuple[float, str | None]:
 
 
 def _caption(row) -> str:
-    import html
-
-    prompt = html.escape(common.prompt_label(row.kind, row.prompt))
+    # Stored text is escaped for HTML and for markdown: shown as written, never as markup.
+    prompt = common.escape_html(common.prompt_label(row.kind, row.prompt), None)
     label = (
-        f" · seen as <b>{html.escape(row.predicted)}</b>" if isinstance(row.predicted, str) else ""
+        f" · seen as <b>{common.escape_html(row.predicted)}</b>" if isinstance(row.predicted, str) else ""
     )
     return (
         f'<div class="exhibit-caption">“{prompt}”</div>'
-        f'<div class="exhibit-meta">{html.escape(str(row.generator))} · seed {row.seed} · CLIP similarity '
+        f'<div class="exhibit-meta">{common.escape_html(row.generator)} · seed {row.seed} · CLIP similarity '
         f"{common.fmt(row.similarity)}{label}</div>"
     )
 

@@ -64,12 +64,13 @@ def _card(gallery: Path, row, labelled: bool) -> None:
     common.show_image(gallery, row.image_path)
     prompt = common.prompt_label(row.kind, row.prompt)
     label = (
-        f" · **{row.predicted}** ({common.fmt(row.confidence, 2)})"
+        f" · **{common.escape(row.predicted)}** ({common.fmt(row.confidence, 2)})"
         if labelled and isinstance(row.predicted, str)
         else ""
     )
-    st.markdown(f"{row.generator} · *{prompt}*{label}")
-    st.caption(f"seed {row.seed} · {row.role} · similarity {common.fmt(row.similarity)}")
+    # Stored text is escaped: a prompt shows as written, never as a link, image or markup.
+    st.markdown(f"{common.escape(row.generator)} · *{common.escape(prompt)}*{label}")
+    st.caption(f"seed {row.seed} · {common.escape(row.role)} · similarity {common.fmt(row.similarity)}")
     if st.button("Open", key=f"open_{row.artwork_id}"):
         common.goto("artwork", id=row.artwork_id)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import ArtbiasError
-from gallery.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gallery.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 DB_NAME = "gallery.duckdb"
 IMAGES_DIR = "images"
@@ -44,7 +44,8 @@ WRITE_TIMEOUT_S = 60.0
 
 
 class GalleryError(ArtbiasError):
-    """A gallery that is missing, locked for too long, or written by a newer artbias."""
+    """A gallery that is missing, damaged, locked for too long, not an artbias gallery, or
+    written by another artbias version."""
 
 
 def utc_now() -> datetime:
@@ -72,9 +73,42 @@ def _connect_with_retries(path: Path, *, read_only: bool, timeout_s: float):
                 if _is_retryable(error):
                     mode = "read" if read_only else "write"
                     raise GalleryError(f"gallery {path} stayed locked for {timeout_s:.0f} s; could not {mode} it") from None
-                raise
+                raise _unusable(path, error) from None
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.25)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _unusable(path: Path, error: Exception) -> GalleryError:
+    """A one-line ``GalleryError`` for a file DuckDB cannot open or read (not a database,
+    truncated, corrupt, unreadable), instead of DuckDB's own exception."""
+    message = _first_line(error)
+    if "not a valid duckdb database" in message.lower():
+        return GalleryError(f"gallery file {path} is not a DuckDB database (corrupt, truncated or another "
+                            "kind of file); restore it from a backup or choose another --gallery")
+    return GalleryError(f"gallery file {path} cannot be used: {message}")
+
+
+def _is_damage(error: Exception) -> bool:
+    """DuckDB errors that mean the file itself is damaged or unreadable (not a bad query)."""
+    import duckdb
+
+    damage = (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException, duckdb.FatalException)
+    return isinstance(error, damage) and not _is_retryable(error)
+
+
+def _make_folder(root: Path) -> None:
+    """Create the gallery folder; a path that is a file or cannot be written is a ``GalleryError``."""
+    if root.exists() and not root.is_dir():
+        raise GalleryError(f"gallery path {root} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GalleryError(f"cannot create gallery folder {root}: {error.strerror or error}") from None
 
 
 class Store:
@@ -88,6 +122,7 @@ class Store:
         self.images_dir = self.root / IMAGES_DIR
         self.read_timeout_s = read_timeout_s
         self.write_timeout_s = write_timeout_s
+        self._schema_checked = False  # every read checks the schema once per Store
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -103,7 +138,9 @@ class Store:
 
         An exception rolls the whole transaction back, so a run's rows land all or not at all.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        import duckdb
+
+        _make_folder(self.root)
         connection = _connect_with_retries(self.db_path, read_only=False, timeout_s=self.write_timeout_s)
         try:
             connection.execute("BEGIN TRANSACTION")
@@ -114,6 +151,11 @@ class Store:
                     connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+        except duckdb.Error as error:
+            if not _is_damage(error):
+                raise
+            # A full disk, a read-only or damaged file: nothing of this transaction was kept.
+            raise GalleryError(f"could not write to gallery {self.db_path}: {_first_line(error)}") from None
         finally:
             connection.close()
 
@@ -121,11 +163,7 @@ class Store:
         """The highest migration applied (0 for a missing or empty file)."""
         if not self.exists:
             return 0
-        tables = self.read("SELECT table_name FROM information_schema.tables WHERE table_name = 'schema_version'")
-        if tables.empty:
-            return 0
-        found = self.read("SELECT max(version) AS v FROM schema_version")["v"].iloc[0]
-        return 0 if pd.isna(found) else int(found)
+        return self._reading(_schema_version)
 
     def migrate(self) -> int:
         """Apply every migration the file lacks, in one transaction; returns the schema version.
@@ -135,7 +173,7 @@ class Store:
         """
         import duckdb
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.root)
         if self.exists:
             with self.write() as con:
                 _apply_migrations(con, self.db_path)
@@ -150,6 +188,8 @@ class Store:
             finally:
                 con.close()
             os.replace(partial, self.db_path)
+        except (duckdb.Error, OSError) as error:
+            raise GalleryError(f"cannot create gallery {self.db_path}: {_first_line(error)}") from None
         finally:
             partial.unlink(missing_ok=True)
             partial.with_name(partial.name + ".wal").unlink(missing_ok=True)
@@ -157,8 +197,53 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
-        """Run a read-only query, retrying while a writer holds the file; a DataFrame."""
-        return self._reading(lambda connection: connection.execute(sql, params).df())
+        """Run a read-only query, retrying while a writer holds the file; a DataFrame.
+
+        The first read of a ``Store`` also checks the file's schema (``check_schema``): a
+        file that is no artbias gallery, or one written by another artbias version, is a
+        ``GalleryError`` rather than a misread."""
+        def work(connection) -> pd.DataFrame:
+            if not self._schema_checked:
+                self.check_schema(connection)
+                self._schema_checked = True
+            return connection.execute(sql, params).df()
+
+        return self._reading(work)
+
+    def check_schema(self, connection, *, older: bool = False) -> int:
+        """The schema version of the file behind an open ``connection``, after refusing a file
+        that is not an artbias gallery (its tables missing), one from a newer artbias and,
+        unless ``older``, one from an older artbias that a campaign has not yet migrated (with
+        ``older``, a file without any table is version 0)."""
+        found = {row[0] for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        if not found and older:
+            return 0
+        if not found:
+            raise GalleryError(f"gallery {self.db_path} has no tables yet: it is not a complete artbias "
+                               "gallery (a campaign creates them)")
+        missing = [table for table in TABLES if table not in found]
+        if missing:
+            raise GalleryError(f"{self.db_path} is not an artbias gallery: it lacks the tables "
+                               f"{', '.join(missing)}")
+        version = _schema_version(connection)
+        _refuse_newer(version, self.db_path)
+        if version < SCHEMA_VERSION and not older:
+            raise GalleryError(f"gallery {self.db_path} has schema version {version}, older than this "
+                               f"artbias's ({SCHEMA_VERSION}); run a campaign on it to bring it up to date")
+        return version
+
+    def verify(self) -> None:
+        """Read every row of every table once: a truncated or corrupt file is a ``GalleryError``
+        here, before a campaign writes anything into it (DuckDB opens such a file happily and
+        fails only when it reaches the missing blocks)."""
+        def work(connection) -> None:
+            if not self.check_schema(connection, older=True):
+                return  # no tables yet: nothing to read
+            for table in TABLES:
+                connection.execute(f"SELECT count(*), max(COLUMNS(*)) FROM {table}").fetchall()
+
+        self._reading(work)
 
     def snapshot(self, queries: dict[str, str]) -> dict[str, pd.DataFrame]:
         """Several read-only queries (name -> SQL) answered in ONE read transaction on one
@@ -168,7 +253,7 @@ class Store:
         def work(connection) -> dict[str, pd.DataFrame]:
             connection.execute("BEGIN TRANSACTION")
             try:
-                _refuse_newer(_schema_version(connection), self.db_path)
+                self.check_schema(connection)
                 return {name: connection.execute(sql).df() for name, sql in queries.items()}
             finally:
                 with suppress(Exception):  # nothing was written: ending it is all there is to do
@@ -190,6 +275,9 @@ class Store:
                     self.db_path, read_only=True, timeout_s=max(0.0, deadline - time.monotonic()))
                 return work(connection)
             except Exception as error:
+                if _is_damage(error):  # a truncated or corrupt file
+                    raise GalleryError(f"gallery {self.db_path} is damaged (corrupt or truncated): "
+                                       f"{_first_line(error)}") from None
                 # The writer may take the lock between connecting and querying; retry that too.
                 if not _is_retryable(error) or time.monotonic() >= deadline:
                     raise

@@ -26,6 +26,7 @@ import pandas as pd
 
 from data.files import replace_folder
 from data.provenance import package_version
+from data.validation import printable
 from gallery.store.database import IMAGES_DIR, GalleryError, Store, utc_now
 from gallery.store.schema import COLUMN_DOCS, TABLES
 
@@ -110,20 +111,23 @@ def is_export(folder: Path) -> bool:
 
 def _copy_images(gallery_root: Path, staging: Path, artworks: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Copy every artwork's image into ``staging`` and point ``image_path`` at the copy."""
+    from gallery.images import resolve_image
+
     exported: dict[str, str] = {}
     missing = []
     for path in artworks["image_path"].dropna().unique():
         target = _export_path(path)
-        source = gallery_root / path
-        if not source.is_file():
+        source = resolve_image(gallery_root, path)  # never a file outside the gallery's images/
+        if source is None or not source.is_file():
             missing.append(path)
             continue
         (staging / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, staging / target)
         exported[path] = target
     if missing:
-        raise GalleryError(f"{len(missing)} artwork images are missing from the gallery {gallery_root} "
-                           f"(e.g. {', '.join(missing[:3])}); nothing was exported")
+        raise GalleryError(f"{len(missing)} artwork images are missing from the gallery's images/ folder "
+                           f"{gallery_root / IMAGES_DIR} (e.g. {', '.join(printable(p, 80) for p in missing[:3])}); "
+                           "nothing was exported")
     return artworks.assign(image_path=artworks["image_path"].map(exported)), len(exported)
 
 

@@ -81,6 +81,35 @@ def labelled_artworks(gallery: str | Path, labeller: str) -> pd.DataFrame:
     """The artworks the statistics count, with ``labeller``'s label."""
     return read(gallery, _LABELLED_SQL, [labeller])
 
+
+def counted_artworks(gallery: str | Path) -> pd.DataFrame:
+    """The artworks the statistics count (no labels): id, generator, prompt (NULL for
+    baselines), kind, seed and image path, for drawing annotation samples."""
+    return read(
+        gallery,
+        """
+        SELECT a.artwork_id, r.generator,
+               CASE WHEN r.kind = 'baseline' THEN NULL ELSE r.prompt END AS prompt,
+               r.kind, r.seed, a.image_path
+        FROM artworks a JOIN runs r ON r.run_id = a.run_id
+        WHERE r.status = 'done'
+          AND ((r.kind = 'search' AND a.role = 'chosen') OR (r.kind = 'baseline' AND a.role = 'baseline'))
+        ORDER BY r.generator, prompt, a.artwork_id
+        """,
+    )
+
+
+def artwork_generators(gallery: str | Path, artwork_ids: Sequence[str]) -> pd.DataFrame:
+    """artwork_id and generator of those of ``artwork_ids`` the gallery holds."""
+    if not artwork_ids:
+        return pd.DataFrame(columns=["artwork_id", "generator"])
+    return read(
+        gallery,
+        "SELECT a.artwork_id, r.generator FROM artworks a JOIN runs r ON r.run_id = a.run_id"
+        " WHERE a.artwork_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(artwork_ids)],
+    )
+
 BASELINE_LABEL = "(unguided baseline)"
 
 # Sort choices shown to visitors -> ORDER BY clauses (fixed strings: never built from input).

@@ -85,15 +85,17 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
     },
     "labels": {
         "artwork_id": "the labelled artwork",
-        "labeller": "labeller spec, e.g. 'classifier-world' or 'clip:clip-world'",
-        "predicted": "the most probable class",
-        "confidence": "its probability",
+        "labeller": "labeller spec, e.g. 'classifier-world', 'time-world', 'clip:clip-world', "
+                    "'human:alice' (an imported annotation) or 'intended' (the class the latent asked for)",
+        "predicted": "the most probable class (or attribute value, or the known label)",
+        "confidence": "its probability (1 for annotations and intended classes)",
         "probabilities_json": "every class's probability as {class: p}",
     },
     "labellers": {
         "labeller": "labeller spec as in labels.labeller",
         "classes_json": "class names in the labeller's order",
-        "confusion_json": "confusion matrix counts (rows = true class, columns = predicted); NULL for zero-shot labellers",
+        "confusion_json": "confusion matrix counts on world renders (rows = true class, columns = predicted); "
+                          "NULL for zero-shot labellers and truth sources",
         "identity_json": "the labeller's identity (architecture, weights path, CLIP, templates)",
     },
     "schema_version": {

@@ -128,3 +128,18 @@ def insert_rows(
         _insert(con, "labels", [_label_row(label) for label in labels])
         _insert(con, "labellers", [_labeller_row(labeller) for labeller in labellers],
                 upsert_key="labeller")
+
+
+def record_labels(store: Store, labels: Sequence[LabelRecord], labellers: Sequence[LabellerRecord]) -> None:
+    """Add or replace labels (by artwork and labeller) and their labellers, in one transaction
+    (imported annotations: a re-import of the same artwork by the same annotator replaces it)."""
+    with store.write() as con:
+        con.execute("CREATE OR REPLACE TEMP TABLE replaced_labels (artwork_id VARCHAR, labeller VARCHAR)")
+        con.executemany("INSERT INTO replaced_labels VALUES (?, ?)",
+                        [[label.artwork_id, label.labeller] for label in labels])
+        con.execute("DELETE FROM labels USING replaced_labels r "
+                    "WHERE labels.artwork_id = r.artwork_id AND labels.labeller = r.labeller")
+        con.execute("DROP TABLE replaced_labels")
+        _insert(con, "labels", [_label_row(label) for label in labels])
+        _insert(con, "labellers", [_labeller_row(labeller) for labeller in labellers],
+                upsert_key="labeller")

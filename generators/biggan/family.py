@@ -23,6 +23,7 @@ from torch import nn
 
 from data.errors import ConfigError
 from data.saved_model import weights_record
+from data.validation import check_number
 from generators.biggan.checkpoint import find_weights, load_biggan, load_biggan_discriminator
 from generators.biggan.model import BigGANDeep
 from generators.biggan.statistics import TRUNCATION_BOUND
@@ -53,13 +54,11 @@ class BigGANGenerator(Generator):
     ):
         super().__init__(device, dtype)
         config = model.config
-        if not TRUNCATION_RANGE[0] <= truncation <= TRUNCATION_RANGE[1]:
-            raise ConfigError(f"truncation must lie in {list(TRUNCATION_RANGE)}, got {truncation}")
+        check_number(truncation, "truncation", minimum=TRUNCATION_RANGE[0], maximum=TRUNCATION_RANGE[1])
         if class_mode not in CLASS_MODES:
             raise ConfigError(f"class_mode must be one of {CLASS_MODES}, got {class_mode!r}")
-        if temperature <= 0:
-            raise ConfigError(f"temperature must be positive, got {temperature}")
-        if not 1 <= top_k <= config.num_classes:
+        check_number(temperature, "temperature", above=0)  # finite: NaN or inf would give NaN images
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= config.num_classes:
             raise ConfigError(f"top_k must lie in [1, {config.num_classes}], got {top_k}")
         self.model, self.discriminator = model, discriminator
         self.name, self.image_size = name, config.output_dim
@@ -131,7 +130,16 @@ class BigGANGenerator(Generator):
         }
 
     # -- extras ---------------------------------------------------------------------------
+    class_names: tuple[str, ...] | None = None  # in class-index order, when known (world models)
+    intended_note = ("the class of the largest weight in the class distribution the latent feeds the "
+                     "generator (known truth of what was asked, not of what was drawn)")
 
+    def intended_classes(self, latents: torch.Tensor) -> list[str] | None:
+        """The class of the largest weight in each latent's class distribution."""
+        if self.class_names is None:
+            return None
+        logits = self.latent_space.split(latents.float())["class_logits"]
+        return [self.class_names[i] for i in self.class_vector(logits).argmax(dim=-1).tolist()]
 
 
 _LOAD_OPTIONS = {
@@ -171,4 +179,22 @@ def load(
     name = options.pop("name", None) or (path.name if path.is_dir() else path.stem)
     generator = BigGANGenerator(model, name=name, device=device, dtype=dtype, **options)
     generator.weights = weights_record(weights)
+    generator.class_names = _world_class_names(path if path.is_dir() else path.parent, model.config.num_classes)
     return generator
+
+
+def _world_class_names(folder: Path, num_classes: int) -> tuple[str, ...] | None:
+    """The scene classes of a model artbias trained on its world (class indices follow
+    ``CLASSES``, see ``generators.training.data``): known from its training record."""
+    import json
+
+    from data.world.params import CLASSES
+    from generators.training_record import RECORD_FILE, record_class_counts
+
+    try:
+        counts = record_class_counts(json.loads((folder / RECORD_FILE).read_text()))
+    except (OSError, ValueError):
+        return None
+    if counts is None or num_classes != len(CLASSES) or not set(counts) <= set(CLASSES):
+        return None
+    return CLASSES

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from data.errors import CheckpointError
-from data.saved_model import load_state
+from data.saved_model import load_error_reason, load_state
 from generators.training.config import TrainConfig
 
 CHECKPOINT_DIR = "checkpoint"
@@ -113,7 +113,7 @@ def load_checkpoint(
         tensors = load_file(str(checkpoint / TENSORS))
         extra = torch.load(checkpoint / OPTIMIZERS, map_location="cpu", weights_only=True)
     except Exception as error:  # safetensors and torch raise their own types for corrupt files
-        raise CheckpointError(f"training checkpoint {checkpoint} is unreadable: {error}") from error
+        raise CheckpointError(f"training checkpoint {checkpoint} is unreadable: {load_error_reason(error)}") from None
     for name, module in networks.items():
         load_state(module, tensors, str(checkpoint / TENSORS), target=f"the run's {name} network", prefix=f"{name}.")
     try:

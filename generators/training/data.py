@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from data.errors import ConfigError, DatasetError
+from data.validation import open_image
 from data.world.params import CLASSES
 
 
@@ -85,12 +86,12 @@ def load_training_images(root: str | Path, size: int, classes: Sequence[str] | N
     bad = []
     for i, (path, _) in enumerate(samples):
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:  # refuses files over the pixel limit before decoding
                 image = image.convert("RGB")
                 if image.size != (size, size):
                     image = image.resize((size, size), Image.BICUBIC)
                 images[i] = np.asarray(image)
-        except OSError as error:
+        except (OSError, DatasetError) as error:
             bad.append(f"{path} ({error})")
     if bad:
         raise DatasetError(f"{len(bad)} training file(s) are not readable images: " + "; ".join(bad[:5]))

@@ -1,0 +1,98 @@
+"""artbias validate: a bias injected on purpose into a world must come out of the study."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data.errors import ConfigError
+from data.world.aesthetic import DEFAULT_RULE_PATH, AestheticRule
+from data.world.builder import WorldConfig, build_world, uniform_composition
+from gallery.cli import main
+from gallery.validation import (
+    BEAUTY,
+    NEGATED,
+    NEUTRAL,
+    ValidationSettings,
+    campaign_config,
+    run_validation,
+)
+from search.clip_training import ClipTrainConfig, train_clip, trained_rule
+
+
+def sea_loving_rule(tmp_path):
+    """A new rule: the sea is beautiful, everything else dull; captions often short."""
+    raw = json.loads(DEFAULT_RULE_PATH.read_text())
+    raw["class"] = {"buildings": -2.5, "forest": -2.5, "glacier": -2.5, "mountain": -2.5, "sea": 3.5, "street": -2.5}
+    raw["pairs"] = []
+    raw["captions"] = {"short_probability": 0.8}
+    path = tmp_path / "sea.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sea_clip(tmp_path_factory):
+    root = tmp_path_factory.mktemp("validate")
+    rule_path = sea_loving_rule(root)
+    world = build_world(root / "world", WorldConfig(n=1500, composition=uniform_composition(), size=32, seed=3,
+                                                     test_fraction=0.0),
+                        progress=False, rule=AestheticRule.load(rule_path))
+    out = root / "clip"
+    train_clip(ClipTrainConfig(data=str(world), out=str(out), architecture="clip-tiny", epochs=30, batch_size=32,
+                               lr=3e-3, warmup_steps=5, eval_n=60), progress=False)
+    return out, rule_path
+
+
+def test_the_clip_records_the_rule_it_learnt(sea_clip):
+    out, rule_path = sea_clip
+    assert trained_rule(out) == AestheticRule.load(rule_path)
+
+
+@pytest.mark.slow  # trains a tiny CLIP (about a minute on 2 cores)
+def test_validate_recovers_a_new_rules_top_class_on_world_render(sea_clip, tmp_path):
+    out, _ = sea_clip
+    settings = ValidationSettings(clip=str(out), seeds=10, replicates=2, pop_size=8, generations=3, baseline=30)
+    document = run_validation(settings, tmp_path / "v", progress=False)
+    result = document["generators"]["world-render"]
+    assert document["rule_source"].startswith("the training record")
+    assert max(document["injected_class_beauty"], key=document["injected_class_beauty"].get) == "sea"
+    assert result["classes"]["labeller"] == "intended"  # the renderer's own truth, not a classifier
+    assert result["classes"]["top_measured"] == "sea" and result["top_class_recovered"] is True
+    assert result["classes"]["effect"]["sea"] > 0.3
+    assert result["classes"]["n_pairs"] == 20
+    assert result["classes"]["test"]["p_adjusted"] < 0.05
+    written = json.loads((tmp_path / "v" / "validation.json").read_text())
+    assert written["generators"]["world-render"]["top_class_recovered"] is True
+    assert "| world-render |" in (tmp_path / "v" / "validation.md").read_text()
+
+
+def test_the_validation_campaign_pairs_the_prompt_with_both_controls():
+    config = campaign_config(ValidationSettings(clip="clip-world", seeds=4, replicates=3))
+    assert config.controls() == {BEAUTY: (NEUTRAL, NEGATED)} and config.replicates == 3
+    assert config.prompts[0].negatives == (NEUTRAL,) and config.prompts[0].negative_weight == 1.0
+    raw = campaign_config(ValidationSettings(clip="clip-world", objective="raw"))
+    assert raw.prompts[0].negatives == ()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"objective": "best"}, "objective"),
+    ({"seeds": 1}, "seeds"),
+    ({"generators": ()}, "at least one generator"),
+])
+def test_bad_validation_settings_are_refused(change, message, tmp_path):
+    settings = ValidationSettings(clip="clip-world") if not change else ValidationSettings(**({"clip": "clip-world"} | change))
+    with pytest.raises(ConfigError, match=message):
+        run_validation(settings, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_world_under_a_bad_rule_is_refused_before_anything_is_written(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    raw = json.loads(DEFAULT_RULE_PATH.read_text())
+    raw["class"].pop("sea")
+    bad.write_text(json.dumps(raw))
+    code = main(["data", "world", "--out", str(tmp_path / "w"), "--n", "12", "--aesthetic", str(bad)])
+    assert code == 2 and "class weights must name exactly" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
