@@ -138,6 +138,14 @@ class AxisRecovery:
     n_pairs: int
     test: dict  # the paired test of prompt vs neutral control (p adjusted over the validation)
     negated: dict | None = None  # the same comparison against "a dull landscape"
+    replicate_tops: list[str | None] = field(default_factory=list)  # the top measured value per replicate
+
+    @property
+    def replicates(self) -> bool | None:
+        """Does every replicate alone put the same value on top as all of them pooled?"""
+        if not self.replicate_tops or self.top_measured is None:
+            return None
+        return all(top == self.top_measured for top in self.replicate_tops)
 
 
 def _recovery(injected: dict[str, float], vs_neutral: ControlComparison, reachable: list[str],
@@ -233,6 +241,10 @@ def analyse(gallery: Path, settings: ValidationSettings, rule: AestheticRule) ->
             reach_labels = labelled_artworks(gallery, model) if model != labeller else labelled
             reachable = _reachable(reach_labels, generator, names)
             recovery = _recovery(rule.beauty_by(axis), pooled[NEUTRAL], reachable, labeller, pooled.get(NEGATED))
+            recovery.replicate_tops = [
+                max(recovery.reachable, key=lambda v, c=c: c.differences.get(v, 0.0)) if recovery.reachable else None
+                for c in pairs if c.control == NEUTRAL and c.replicate != "pooled"
+            ]
             setattr(result, "classes" if axis == "class" else axis, recovery)
             comparisons += [(c, recovery) for c in pairs if c.replicate == "pooled"]
         if result.classes is not None and result.classes.labeller != settings.labeller:
@@ -324,6 +336,8 @@ def _generator_json(result: GeneratorValidation) -> dict:
         "top_class_recovered": result.top_class_recovered,
         "classes": None if result.classes is None else asdict(result.classes),
     }
+    document["replicates"] = None if result.classes is None else {
+        "tops": result.classes.replicate_tops, "top_class_replicates": result.classes.replicates}
     for axis in ("time", "weather"):
         recovery = getattr(result, axis)
         document[f"{axis}_spearman"] = None if recovery is None else recovery.spearman
@@ -356,8 +370,8 @@ def markdown(document: dict) -> str:
         "Injected per-class beauty (mean aesthetic value): "
         + ", ".join(f"{c} {v:.2f}" for c, v in sorted(document["injected_class_beauty"].items(), key=lambda kv: -kv[1])),
         "",
-        "| generator | class Spearman | top injected | top measured | recovered | n pairs | adjusted p | unguided TV to training (95%) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| generator | class Spearman | top injected | top measured | recovered | top per replicate | n pairs | adjusted p | unguided TV to training (95%) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in document["generators"].items():
         classes = result["classes"] or {}
@@ -368,7 +382,8 @@ def markdown(document: dict) -> str:
         p = (classes.get("test") or {}).get("p_adjusted")
         lines.append(
             f"| {name} | {'-' if rho is None else f'{rho:.2f}'} | {classes.get('top_injected', '-')} | "
-            f"{classes.get('top_measured', '-')} | {result['top_class_recovered']} | {classes.get('n_pairs', 0)} | "
+            f"{classes.get('top_measured', '-')} | {result['top_class_recovered']} | "
+            f"{', '.join(str(t) for t in classes.get('replicate_tops', [])) or '-'} | {classes.get('n_pairs', 0)} | "
             f"{'-' if p is None else f'{p:.3g}'} | {tv_text} |"
         )
     lines += ["", "Time of day and weather (Spearman with the injected beauty; top injected -> top measured):", ""]

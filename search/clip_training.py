@@ -250,6 +250,6 @@ scenery world; it is the offline stand-in for a published CLIP.
   {record['wall_time_s'] / 60:.1f} min; final loss {record['final_loss']:.3f}.
 - Weights: fp16 safetensors; preprocessing (mean, std, size) in `open_clip_config.json`.
 - Evaluation on {metrics['n']} freshly rendered scenes (seed {metrics['seed']}), judged by that rule:
-  zero-shot class accuracy {metrics['zero_shot_accuracy']:.3f};
+  zero-shot accuracy over the six classes {metrics['zero_shot_accuracy']:.3f};
 {beauty}- Reproduce: `{record['command'] or 'artbias train clip --data DATA --out OUT'}`
 """

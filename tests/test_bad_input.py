@@ -340,6 +340,20 @@ CASES = [
     ("demo-port", ["demo", "--port", "0", "--gallery", "{out}"], "--port"),
     ("demo-workers", ["demo", "--no-serve", "--workers", "0", "--gallery", "{out}"], "--workers"),
     ("demo-gallery-truncated", ["demo", "--no-serve", "--gallery", "{in}/g-truncated"], "damaged"),
+    # -- validate, campaign check, annotate --------------------------------------------------------
+    ("validate-unknown-clip", ["validate", "--clip", "clip-wrld", "--out", "{out}"], "clip-wrld"),
+    ("validate-bad-objective", ["validate", "--clip", "clip-world", "--objective", "best", "--out", "{out}"],
+     "invalid choice"),
+    ("validate-one-seed", ["validate", "--clip", "clip-world", "--seeds", "1", "--out", "{out}"], "seeds"),
+    ("validate-unknown-generator", ["validate", "--clip", "clip-world", "--generators", "no-such-gan",
+                                    "--out", "{out}"], "no-such-gan"),
+    ("validate-rule-not-json", ["validate", "--clip", "clip-world", "--rule", "{in}/afile", "--out", "{out}"],
+     "aesthetic rule"),
+    ("validate-out-is-file", ["validate", "--clip", "clip-world", "--out", "{in}/afile"], "not a folder"),
+    ("campaign-check-missing", ["campaign", "check", "{tmp}/nope.toml"], "does not exist"),
+    ("annotate-import-missing", ["annotate", "import", "{tmp}/nope.csv", "--gallery", "{in}/sample"], "nope.csv"),
+    ("annotate-export-no-gallery", ["annotate", "export", "--gallery", "{tmp}/nowhere", "--out", "{out}"],
+     "no gallery"),
 ]
 
 

@@ -62,6 +62,9 @@ def test_validate_recovers_a_new_rules_top_class_on_world_render(sea_clip, tmp_p
     assert result["classes"]["top_measured"] == "sea" and result["top_class_recovered"] is True
     assert result["classes"]["effect"]["sea"] > 0.3
     assert result["classes"]["n_pairs"] == 20
+    assert len(result["replicates"]["tops"]) == 2 and "sea" in result["replicates"]["tops"]  # per replicate
+    assert set(result) >= {"time_spearman", "top_time_recovered", "weather", "composition_tv"}
+    assert result["time"]["labeller"] == "intended-time"  # the renderer's own truth again
     assert result["classes"]["test"]["p_adjusted"] < 0.05
     written = json.loads((tmp_path / "v" / "validation.json").read_text())
     assert written["generators"]["world-render"]["top_class_recovered"] is True
