@@ -105,11 +105,9 @@ def _eval(args: argparse.Namespace) -> int:
     from classifier.data import load_split
     from classifier.evaluate import evaluate_classifier, format_table, plot_confusion
     from classifier.model import load_classifier
-    from data.validation import check_device, check_limit
+    from data.validation import check_count, check_device
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_count(args.batch_size, "--batch-size", "batch_size")
     check_device(args.device)
     model = load_classifier(args.model, device=args.device)
     split = load_split(args.data, args.split)
@@ -126,14 +124,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_generator(args: argparse.Namespace) -> int:
     from classifier.generator_eval import unguided_composition, write_card_section
-    from data.validation import check_device, check_finite_values, check_limit, check_seed
+    from data.validation import check_count, check_device, check_finite_values, check_seed
     from generators.registry import parse_loader_options
 
     if args.card is not None and not Path(args.card).is_file():  # before, not after, the sampling
         raise ConfigError(f"model card {args.card} does not exist")
-    if args.n < 1:
-        raise ConfigError(f"--n must be at least 1, got {args.n}")
-    check_limit("images", args.n, "--n")
+    check_count(args.n, "--n", "images")
     check_seed(args.seed)
     check_device(args.device)
     options = check_finite_values(parse_loader_options(args.option), "--option")
@@ -158,11 +154,9 @@ def _classify(args: argparse.Namespace) -> int:
     from classifier.labellers import load_labeller
     from classifier.prediction import classify_files
     from data.errors import DatasetError
-    from data.validation import check_device, check_limit, printable
+    from data.validation import check_count, check_device, printable
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_count(args.batch_size, "--batch-size", "batch_size")
     check_device(args.device)
     model = load_labeller(args.model, device=args.device)
     result = classify_files(model, args.images, batch_size=args.batch_size, progress=args.format == "table")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from data.errors import ConfigError
@@ -33,6 +35,28 @@ def replace_folder(staging: Path, out: Path) -> None:
     os.replace(out, trash)
     os.replace(staging, out)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(out: str | Path, what: str = "output") -> Iterator[Path]:
+    """A fresh staging folder beside ``out``; when the block ends, it replaces ``out``
+    (``replace_folder``). On any error it is removed and ``out`` is left as it was; an
+    ``OSError`` (disk full, read-only place) becomes one ``ConfigError`` naming ``what``."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as error:
+        raise ConfigError(f"cannot write {what} {out}: {error.strerror or error}") from None
+    try:
+        yield staging
+        replace_folder(staging, out)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(f"cannot write {what} {out}: {error.strerror or error}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def check_can_create(path: str | Path, what: str = "output") -> Path:

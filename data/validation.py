@@ -205,6 +205,14 @@ def check_limit(limit: str, value: int, option: str) -> int:
     return LIMITS.check(limit, value, option)
 
 
+def check_count(value: int, option: str, limit: str, minimum: int = 1) -> int:
+    """A count option: at least ``minimum`` (else one clear error) and within the limit named
+    ``limit`` (``check_limit``)."""
+    if value < minimum:
+        raise ConfigError(f"{option} must be at least {minimum}, got {value}")
+    return check_limit(limit, value, option)
+
+
 @contextmanager
 def lifted_limits(lift: bool) -> Iterator[None]:
     """Within the block, the size limits are lifted when ``lift`` (also for worker processes

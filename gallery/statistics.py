@@ -426,6 +426,12 @@ class TestResult:
         return asdict(self)
 
 
+def _g_test(result, dof: int, min_expected: float) -> TestResult:
+    """A scipy G-test result (every expected count large enough for its chi-square p-value)."""
+    return TestResult(float(result.statistic), dof, float(result.pvalue), "G-test (chi-square approximation)",
+                      min_expected)
+
+
 def _g_statistic(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """2 Σ o log(o/e), vectorised over leading axes (0 log 0 = 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -488,13 +494,7 @@ def goodness_of_fit(
     statistic = float(_g_statistic(observed[possible], expected))
     if min_expected >= MIN_EXPECTED:
         result = stats.power_divergence(observed[possible], expected, lambda_="log-likelihood")
-        return TestResult(
-            float(result.statistic),
-            dof,
-            float(result.pvalue),
-            "G-test (chi-square approximation)",
-            min_expected,
-        )
+        return _g_test(result, dof, min_expected)
     rng = np.random.default_rng(seed)
     simulated = rng.multinomial(int(n), reference[possible], size=n_simulations).astype(float)
     extreme = int(np.sum(_g_statistic(simulated, expected) >= statistic - 1e-9))
@@ -543,13 +543,7 @@ def homogeneity_test(
     dof = table.shape[1] - 1
     if min_expected >= MIN_EXPECTED:
         result = stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")
-        return TestResult(
-            float(result.statistic),
-            dof,
-            float(result.pvalue),
-            "G-test (chi-square approximation)",
-            min_expected,
-        )
+        return _g_test(result, dof, min_expected)
     method = stats.MonteCarloMethod(n_resamples=n_simulations, rng=np.random.default_rng(seed))
     result = stats.chi2_contingency(table.astype(int), correction=False, method=method)
     return TestResult(

@@ -124,21 +124,17 @@ def _generate(args: argparse.Namespace) -> int:
     from data.files import check_can_create, write_atomically
     from data.provenance import versions
     from data.validation import (
+        check_count,
         check_device,
         check_finite_values,
-        check_limit,
         check_seed,
         finite_json,
     )
     from generators.registry import load_generator, parse_loader_options
 
     # Everything cheap first: a bad option is said before a model loads or a file is written.
-    if args.n <= 0:
-        raise ConfigError(f"--n must be positive, got {args.n}")
-    check_limit("images", args.n, "--n")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_limit("batch_size", args.batch_size, "--batch-size")
+    check_count(args.n, "--n", "images")
+    check_count(args.batch_size, "--batch-size", "batch_size")
     check_seed(args.seed)
     check_device(args.device)
     options = check_finite_values(parse_loader_options(args.option), "--option")

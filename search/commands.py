@@ -104,15 +104,12 @@ def _train_clip(args: argparse.Namespace) -> int:
 
 
 def _eval_clip(args: argparse.Namespace) -> int:
-    from data.errors import ConfigError
-    from data.validation import check_limit, check_seed
+    from data.validation import check_count, check_seed
     from search.clip import load_clip
     from search.scorer import ClipScorer
     from search.world_eval import evaluate_world_clip
 
-    if args.n < 6:
-        raise ConfigError(f"--n must be at least 6 (one scene per class), got {args.n}")
-    check_limit("images", args.n, "--n")
+    check_count(args.n, "--n", "images", minimum=6)  # one scene per class at least
     check_seed(args.seed)
     clip = load_clip(args.model)
     rule = clip_rule(clip, args.rule)

@@ -7,16 +7,13 @@ interrupted or failed write leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from data.errors import ConfigError
-from data.files import check_output_folder, replace_folder
+from data.files import check_output_folder, staged_folder
 from data.validation import finite_json
 from search.engine import SearchResult
 
@@ -94,23 +91,11 @@ def write_result(result: SearchResult, out: str | Path, *, force: bool = False) 
     and only when it holds an earlier result."""
     out = check_output(out, force=force)  # again: something may have appeared there meanwhile
     record = json.dumps(finite_json(result_record(result, "image.png")), indent=2, allow_nan=False)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as error:
-        raise ConfigError(f"cannot write to {out}: {error.strerror or error}") from None
-    try:
+    with staged_folder(out, "search result") as staging:
         to_pil(result.image).save(staging / "image.png")
         for i, image in enumerate(result.top_images):
             to_pil(image).save(staging / f"top_{i:02d}.png")
         for i, image in enumerate(result.front["images"] if result.front is not None else []):
             to_pil(image).save(staging / f"pareto_{i:02d}.png")
         (staging / RESULT_NAME).write_text(record, encoding="utf-8")
-        replace_folder(staging, out)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError(f"cannot write to {out}: {error.strerror or error}") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out

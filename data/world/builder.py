@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from data.errors import ConfigError
-from data.files import replace_folder
+from data.files import staged_folder
 from data.world.aesthetic import AestheticRule
 from data.world.captions import caption_scenes
 from data.world.params import CLASSES, TIMES, WEATHERS, SceneBatch, class_index, sample_scenes
@@ -209,11 +208,7 @@ def build_world(out: str | Path, config: WorldConfig, force: bool = False,
     plan = plan_world(config)
     table = _manifest_table(plan, rule)
 
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if staging.exists():
-            shutil.rmtree(staging)
+    with staged_folder(out, "world dataset") as staging:
         for folder in sorted({str(Path(p).parent) for p in plan.paths}):
             (staging / folder).mkdir(parents=True)
         with tqdm(total=config.n, desc="world", unit="img", disable=not progress) as bar:
@@ -231,11 +226,4 @@ def build_world(out: str | Path, config: WorldConfig, force: bool = False,
             "versions": versions(),
         }
         (staging / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        replace_folder(staging, out)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError(f"cannot write world dataset {out}: {error}") from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out

@@ -253,23 +253,21 @@ def artwork(gallery: str | Path, artwork_id: str) -> pd.Series | None:
     return None if found.empty else found.iloc[0]
 
 
+def _rows_of(gallery: str | Path, table: str, columns: str, key: str, value: str, order: str) -> pd.DataFrame:
+    # table, columns, key and order are this module's own constants, never user input
+    return read(gallery, f"SELECT {columns} FROM {table} WHERE {key} = ? ORDER BY {order}", [value])
+
+
 def labels_of(gallery: str | Path, artwork_id: str) -> pd.DataFrame:
-    return read(
-        gallery,
-        "SELECT labeller, predicted, confidence, probabilities_json FROM labels"
-        " WHERE artwork_id = ? ORDER BY labeller",
-        [artwork_id],
-    )
+    """Every label of one artwork, one row per labeller."""
+    return _rows_of(gallery, "labels", "labeller, predicted, confidence, probabilities_json", "artwork_id",
+                    artwork_id, "labeller")
 
 
 def siblings(gallery: str | Path, run_id: str) -> pd.DataFrame:
     """Every artwork of a run (the chosen one, runners-up, Pareto-front members)."""
-    return read(
-        gallery,
-        "SELECT artwork_id, role, rank, image_path, similarity, realism FROM artworks"
-        " WHERE run_id = ? ORDER BY rank",
-        [run_id],
-    )
+    return _rows_of(gallery, "artworks", "artwork_id, role, rank, image_path, similarity, realism", "run_id",
+                    run_id, "rank")
 
 
 def probabilities_frame(labels: pd.DataFrame) -> pd.DataFrame:
