@@ -115,6 +115,20 @@ def _report_section(report: BiasReport, baseline: BiasReport | None) -> None:
             )
 
 
+def _controls(bias: GalleryBias, prompt: str) -> None:
+    """The prompt against its controls, seed by seed: one plain sentence per pooled comparison."""
+    pooled = [c for c in bias.controls if c.prompt == prompt and c.replicate == "pooled"]
+    if not pooled:
+        return
+    st.subheader("Against its controls (same seeds)")
+    for comparison in pooled:
+        verdict = f" — {comparison.replicates} ({comparison.replicated_in})" if comparison.replicated_in else ""
+        st.markdown("- " + common.escape(comparison.sentence() + verdict, None))
+    st.caption("Paired permutation test per generator and control; p adjusted (Holm) over every test of "
+               "this report. Each replicate is a disjoint set of seeds; a finding replicates when every "
+               "replicate alone points the same way at p < 0.05.")
+
+
 def _between_generators(bias: GalleryBias, prompt: str) -> None:
     reports = [r for r in bias.reports if r.prompt_label == prompt]
     if len(reports) < 2:
@@ -227,6 +241,9 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         + ". Counts use each search's chosen artwork (one per run) and the unguided baseline samples. "
         "Intervals are 95%."
     )
+    for name in bias.circular:  # said up front, not inside the notes
+        st.warning(f"{common.escape(name, None)} is the CLIP that steered the searches: its labels are circular, "
+                 "not independent evidence of what the artworks show")
     if bias.notes:
         with st.expander(f"Notes ({len(bias.notes)})"):
             st.markdown("\n".join(f"- {common.escape(note, None)}" for note in bias.notes))
@@ -245,6 +262,7 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     with by_prompt:
         prompt = st.selectbox("Prompt", prompts, key="bias_prompt")
         baselines = {r.generator: r for r in bias.reports if r.is_baseline}
+        _controls(bias, prompt)
         for report in bias.reports:
             if report.prompt_label == prompt:
                 _report_section(report, baselines.get(report.generator))
