@@ -90,3 +90,25 @@ def isolated_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(resolve, "_hf_cache_folder", lambda entry: None)
     monkeypatch.setattr(resolve, "fetch", _no_network)
     monkeypatch.setattr(resolve, "fetch_hf", _no_network)
+
+
+APP = Path(__file__).resolve().parents[1] / "gallery" / "app" / "app.py"
+APP_TIMEOUT = 60
+
+
+@pytest.fixture
+def open_app(monkeypatch):
+    """open_app(gallery, page=..., **query) -> a Streamlit AppTest of the gallery app that has
+    run once without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    def start(gallery: Path, **query: str) -> AppTest:
+        monkeypatch.setenv("ARTBIAS_GALLERY", str(gallery))
+        app = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+        for name, value in query.items():
+            app.query_params[name] = value
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        return app
+
+    return start

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,9 +18,7 @@ from gallery.app.bias_page import overview_frame
 from gallery.bias import gallery_bias
 from gallery.store import Store
 
-APP = Path(__file__).resolve().parents[1] / "gallery" / "app" / "app.py"
 SPEC = SampleSpec(runs_per_prompt=8, baseline_samples=20, image_size=16)
-TIMEOUT = 60
 PAGE_SIZE = 12  # artworks on one page of the grid
 
 
@@ -29,21 +26,6 @@ PAGE_SIZE = 12  # artworks on one page of the grid
 def gallery(tmp_path_factory):
     return build_sample_gallery(tmp_path_factory.mktemp("gallery"), SPEC)
 
-
-@pytest.fixture
-def open_app(monkeypatch):
-    """open_app(gallery, page=..., **query) -> an AppTest that has run once."""
-
-    def start(gallery: Path, **query: str) -> AppTest:
-        monkeypatch.setenv("ARTBIAS_GALLERY", str(gallery))
-        app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-        for name, value in query.items():
-            app.query_params[name] = value
-        app.run()
-        assert not app.exception, [e.value for e in app.exception]
-        return app
-
-    return start
 
 
 def _match_count(app: AppTest) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,16 +180,8 @@ def test_a_labeller_that_steered_the_search_is_flagged_circular(tmp_path):
     assert gallery_bias(gallery, n_resamples=100).labeller == "classifier-world"  # never the default
 
 
-def test_the_bias_page_states_the_paired_finding_and_flags_a_circular_labeller(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    gallery = _gallery(tmp_path, effect=0.6)
-    monkeypatch.setenv("ARTBIAS_GALLERY", str(gallery))
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "gallery" / "app" / "app.py"),
-                            default_timeout=60)
-    app.query_params["page"] = "bias"
-    app.run()
-    assert not app.exception
+def test_the_bias_page_states_the_paired_finding_and_flags_a_circular_labeller(tmp_path, open_app):
+    app = open_app(_gallery(tmp_path, effect=0.6), page="bias")
     text = "\n".join(m.value for m in app.markdown).replace("\\", "")  # markdown escapes removed
     assert "Against its controls" in "\n".join(h.value for h in app.subheader)
     assert "'a beautiful landscape' gives sea" in text and "replicates (3 of 3 replicates" in text

@@ -156,18 +156,8 @@ def test_attribute_distributions_and_aesthetic_values_per_generator_and_prompt(t
     assert any(d["versus"] == "(unguided baseline)" for d in document["aesthetic"]["differences"])
 
 
-def test_the_bias_page_shows_agreement_attributes_and_aesthetic_values(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    root = _gallery(tmp_path, agree=0.1)
-    monkeypatch.setenv("ARTBIAS_GALLERY", str(root))
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "gallery" / "app" / "app.py"),
-                            default_timeout=60)
-    app.query_params["page"] = "bias"
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
+def test_the_bias_page_shows_agreement_attributes_and_aesthetic_values(tmp_path, open_app):
+    app = open_app(_gallery(tmp_path, agree=0.1), page="bias")
     texts = "\n".join(str(e.value) for kind in ("warning", "subheader", "markdown", "caption")
                       for e in getattr(app, kind))
     assert "labels unreliable for gen" in texts
