@@ -24,8 +24,10 @@ measure() {  # measure NAME: 1,000 unguided samples labelled by classifier-world
   ARTBIAS_CACHE="$work/empty-cache" artbias eval generator --generator "$1" --n 1000 --card "data/zoo/$1/card.md"
 }
 
-gan() {  # gan NAME ARCH WORLD STEPS: train one GAN, one single-threaded process (fastest on 2 cores)
-  rm -rf "$work/$1" "$work/$1.partial"
+gan() {  # gan NAME ARCH WORLD STEPS: train one GAN, one single-threaded process (fastest on 2 cores).
+  # Resumable: an interrupted run continues from its last checkpoint in $work/NAME.partial when
+  # the same command is run again (delete that folder to start over).
+  rm -rf "$work/$1"
   artbias train gan --arch "$2" --data "$work/$3" --out "$work/$1" --steps "$4" --threads 1 --quiet
   replace "$1"
   measure "$1"
@@ -75,27 +77,27 @@ weather-world() { attribute weather-world weather 14 3 16; }  # clear, fog, rain
 # and fog need more epochs (8 gave accuracy 0.936, still rising)
 
 dcgan-world() {  # a deliberately skewed composition: the bias study must recover it
-  world world-dcgan --n 6000 --seed 3 --test-fraction 0 \
+  world world-dcgan --n 20000 --allow-large --seed 3 --test-fraction 0 \
     --composition mountain=0.35,sea=0.25,forest=0.15,glacier=0.1,street=0.1,buildings=0.05
-  gan dcgan-world dcgan world-dcgan 5500
+  gan dcgan-world dcgan world-dcgan 12000
 }
 
 stylegan2-world() {  # single-domain, like NVIDIA's church model: buildings and streets only
-  world world-stylegan2 --n 4000 --seed 4 --test-fraction 0 --composition buildings=0.5,street=0.5
-  gan stylegan2-world stylegan2 world-stylegan2 3000
+  world world-stylegan2 --n 20000 --allow-large --seed 4 --test-fraction 0 --composition buildings=0.5,street=0.5
+  gan stylegan2-world stylegan2 world-stylegan2 12000
 }
 
 biggan-world() {  # class-conditional over all six classes, balanced
   biggan-world-data
-  gan biggan-world biggan world-biggan 1000
+  gan biggan-world biggan world-biggan 8000
 }
 
-biggan-world-data() { world world-biggan --n 6000 --seed 5 --test-fraction 0; }
+biggan-world-data() { world world-biggan --n 20000 --allow-large --seed 5 --test-fraction 0; }
 
 ddpm-world() {  # a small diffusers UNet (DDPM) on the same balanced world as biggan-world
   biggan-world-data
-  rm -rf "$work/ddpm-world" "$work/ddpm-world.partial"
-  artbias train ddpm --data "$work/world-biggan" --out "$work/ddpm-world" --steps 4000 --threads 1 --quiet
+  rm -rf "$work/ddpm-world"  # an interrupted run resumes from $work/ddpm-world.partial
+  artbias train ddpm --data "$work/world-biggan" --out "$work/ddpm-world" --steps 12000 --threads 1 --quiet
   replace ddpm-world
   measure ddpm-world
 }

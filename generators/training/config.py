@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from data.errors import ConfigError
+from generators.training.augment import check_policy
 from generators.training.precision import check_precision
 
 ARCHITECTURES = ("dcgan", "stylegan2", "biggan")
@@ -35,6 +36,8 @@ class TrainConfig:
         the half-life is at most ``ema_rampup`` x images seen so far (None: no EMA).
     precision / channels_last: "float32" or "bfloat16" (mixed precision under autocast) and
         the NHWC memory layout (``precision.py``); both change the numbers, not the recipe.
+    augment: differentiable augmentations of what the discriminator sees, reals and fakes
+        alike (``augment.py``: "color", "translation", "cutout"); empty for none.
     """
 
     arch: str
@@ -55,9 +58,11 @@ class TrainConfig:
     ema_rampup: float | None = None
     precision: str = "float32"
     channels_last: bool = False
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "augment", check_policy(self.augment))
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"unknown GAN architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         size = self.image_size
@@ -94,6 +99,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         document = asdict(self)
         document["betas"] = list(self.betas)
+        document["augment"] = list(self.augment)
         return document
 
     @classmethod

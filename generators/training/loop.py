@@ -27,6 +27,7 @@ import torch
 from data.errors import ArtbiasError
 from data.files import replace_folder
 from data.world.params import CLASSES
+from generators.training.augment import augment
 from generators.training.checkpoint import (
     TrainingState,
     find_checkpoint,
@@ -132,6 +133,9 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     # -- the loop ---------------------------------------------------------------------------
     from tqdm import tqdm
 
+    def seen(images: torch.Tensor) -> torch.Tensor:  # what D sees: augmented, when asked for
+        return augment(images, config.augment, rng) if config.augment else images
+
     batch = config.batch_size
     mixed = autocast(config.precision, device)  # forward passes only; losses in float32
     first_step = state.step
@@ -152,8 +156,8 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
             regularise = config.r1_gamma > 0 and step % config.r1_every == 0
             reals.requires_grad_(regularise)
             with mixed:
-                real_logits = recipe.discriminate(D, reals, real_labels).float()
-                fake_logits = recipe.discriminate(D, fakes.detach(), fake_labels).float()
+                real_logits = recipe.discriminate(D, seen(reals), real_labels).float()
+                fake_logits = recipe.discriminate(D, seen(fakes.detach()), fake_labels).float()
             d_loss = discriminator_loss(config.loss, real_logits, fake_logits)
             d_total = d_loss
             r1 = None
@@ -167,7 +171,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
             # Generator: the same fakes, judged by the updated discriminator.
             D.requires_grad_(False)
             with mixed:
-                g_logits = recipe.discriminate(D, fakes, fake_labels).float()
+                g_logits = recipe.discriminate(D, seen(fakes), fake_labels).float()
             g_loss = generator_loss(config.loss, g_logits)
             optimizers["G"].zero_grad(set_to_none=True)
             g_loss.backward()

@@ -99,6 +99,7 @@ def write_card(directory: Path, record: dict) -> None:
         f"seed {record['config']['seed']}, {record['config']['loss']} loss"
         + (f", R1 gamma {record['config']['r1_gamma']}" if record["config"]["r1_gamma"] else "")
         + (", EMA generator" if record["config"]["ema_half_life_images"] else "")
+        + (f", DiffAugment ({', '.join(record['config']['augment'])})" if record["config"].get("augment") else "")
         + f", {describe_precision(record['config'])}",
         f"- **Final losses** (mean of the last 100 steps): {losses}",
         f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} threads",
