@@ -170,10 +170,14 @@ class SceneResNet(nn.Module):
     def backbone_parameters(self):
         return [p for name, p in self.named_parameters() if not name.startswith("fc.")]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled penultimate features [B, D] the head classifies."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
 
 
 def build_network(config: ArchConfig, num_classes: int) -> SceneResNet:

@@ -55,6 +55,11 @@ def register(commands) -> None:
     unguided.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
     unguided.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                           help="generator loader option, e.g. num_inference_steps=50 (repeatable)")
+    unguided.add_argument("--second-labeller", default="classifier-world-b",
+                          help="an independent labeller whose agreement (Cohen's kappa) is reported; "
+                               "'none' to skip (default: %(default)s)")
+    unguided.add_argument("--no-fidelity", action="store_true",
+                          help="skip the world Fréchet distance to fresh renders (docs/fidelity.md)")
     unguided.add_argument("--card", default=None, metavar="CARD_MD",
                           help="also write the result into this model card (its measured section)")
 
@@ -123,7 +128,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_generator(args: argparse.Namespace) -> int:
-    from classifier.generator_eval import unguided_composition, write_card_section
+    from classifier.generator_eval import describe_kappa, unguided_composition, write_card_section
     from data.validation import check_count, check_device, check_finite_values, check_seed
     from generators.registry import parse_loader_options
 
@@ -133,8 +138,9 @@ def _eval_generator(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     check_device(args.device)
     options = check_finite_values(parse_loader_options(args.option), "--option")
+    second = None if args.second_labeller.lower() == "none" else args.second_labeller
     found = unguided_composition(args.generator, args.labeller, n=args.n, seed=args.seed, device=args.device,
-                                 options=options)
+                                 options=options, second_labeller=second, fidelity=not args.no_fidelity)
     if args.card is not None:
         write_card_section(found, args.card)
     if args.format == "json":
@@ -147,6 +153,12 @@ def _eval_generator(args: argparse.Namespace) -> int:
         print(f"{name:<10} {found.proportions[i]:8.3f} {training}")
     if found.total_variation is not None:
         print(f"total variation distance: {found.total_variation:.3f}")
+    if found.agreement is not None:
+        a = found.agreement
+        print(f"agreement with {a['labeller']}: kappa {describe_kappa(a)}, raw {a['raw_agreement']:.3f}")
+    if found.fidelity is not None:
+        f = found.fidelity
+        print(f"world Fréchet distance: {f['value']:.2f} (renders against renders: {f['floor']:.2f}, n = {f['n']})")
     return 0
 
 

@@ -7,6 +7,7 @@ the measurement needs both a generator and a labeller; ``artbias eval generator`
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from classifier.fidelity import composition_dict, world_frechet_distance
 from classifier.labellers import load_labeller
 from data.errors import ConfigError
 from data.files import write_atomically
@@ -21,6 +23,7 @@ from generators.registry import load_generator
 from generators.training_record import training_composition
 
 CARD_SECTION = "## Unguided samples (measured)"
+SECOND_LABELLER = "classifier-world-b"  # held out: another architecture, world seed and training seed
 
 
 @dataclass
@@ -33,6 +36,8 @@ class UnguidedComposition:
     seed: int
     training: list[float] | None  # the training composition, when the generator records it
     options: dict | None = None  # loader options given over the catalogue defaults
+    agreement: dict | None = None  # with a second labeller on the same samples (``labeller_agreement``)
+    fidelity: dict | None = None  # the world Fréchet distance (``classifier.fidelity``)
 
     @property
     def proportions(self) -> list[float]:
@@ -50,32 +55,76 @@ class UnguidedComposition:
             "generator": self.generator, "labeller": self.labeller, "n": self.n, "seed": self.seed,
             "classes": self.classes, "counts": self.counts, "proportions": self.proportions,
             "training_composition": self.training, "total_variation": self.total_variation,
-            "options": self.options or {},
+            "options": self.options or {}, "agreement": self.agreement, "world_frechet_distance": self.fidelity,
         }
 
 
 def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-world", *, n: int = 1000,
                          seed: int = 0, batch_size: int = 100, progress: bool = True,
-                         device: str = "cpu", options: dict | None = None) -> UnguidedComposition:
+                         device: str = "cpu", options: dict | None = None,
+                         second_labeller: str | None = SECOND_LABELLER,
+                         fidelity: bool = True) -> UnguidedComposition:
     """Label ``n`` samples drawn from the generator's latent prior (seeded); the generator
     runs on ``device`` with loader ``options`` over its catalogue defaults, the labeller on
-    the CPU."""
+    the CPU. With ``second_labeller`` the same samples are labelled again, independently,
+    and the two labellers' agreement is reported; with ``fidelity`` their world Fréchet
+    distance to fresh renders of the training composition."""
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
     generator = load_generator(generator_spec, device=device, **(options or {}))
     labeller = load_labeller(labeller_spec)
     classes = list(labeller.classes)
     latents = generator.latent_space.sample(n, torch.Generator().manual_seed(seed))
-    counts = np.zeros(len(classes), dtype=int)
+    batches = []
     with torch.no_grad():
         for start in tqdm(range(0, n, batch_size), desc="unguided", disable=not progress, leave=False):
-            images = generator.generate(latents[start : start + batch_size], batch_size=batch_size).float().cpu()
-            predicted = labeller.predict(images).argmax(1).cpu().numpy()
-            counts += np.bincount(predicted, minlength=len(classes))
-    return UnguidedComposition(
-        generator=generator_spec, labeller=labeller_spec, classes=classes, counts=counts.tolist(),
-        n=n, seed=seed, training=training_composition(generator_spec, classes), options=options,
+            batches.append(generator.generate(latents[start : start + batch_size], batch_size=batch_size).float().cpu())
+    images = torch.cat(batches)
+    predicted = _labels(labeller, images, batch_size)
+    training = training_composition(generator_spec, classes)
+    found = UnguidedComposition(
+        generator=generator_spec, labeller=labeller_spec, classes=classes,
+        counts=np.bincount(predicted, minlength=len(classes)).tolist(),
+        n=n, seed=seed, training=training, options=options,
     )
+    if second_labeller is not None:
+        found.agreement = labeller_agreement(predicted, classes, second_labeller, images, batch_size)
+    if fidelity:
+        found.fidelity = world_frechet_distance(images, composition_dict(classes, training)).to_dict()
+    return found
+
+
+def _labels(labeller, images: torch.Tensor, batch_size: int) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([labeller.predict(images[i : i + batch_size]).argmax(1).cpu().numpy()
+                               for i in range(0, len(images), batch_size)])
+
+
+def labeller_agreement(predicted: np.ndarray, classes: list[str], other_spec: str, images: torch.Tensor,
+                       batch_size: int = 100) -> dict:
+    """Cohen's kappa (statsmodels) between ``predicted`` and ``other_spec``'s labels of ``images``.
+
+    The second labeller must know the same classes (in any order): its labels are mapped by name.
+    """
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    other = load_labeller(other_spec)
+    if sorted(other.classes) != sorted(classes):
+        raise ConfigError(f"labeller {other_spec} knows classes {list(other.classes)}, not {classes}")
+    order = [classes.index(name) for name in other.classes]
+    theirs = np.array(order)[_labels(other, images, batch_size)]
+    table = np.zeros((len(classes), len(classes)))
+    np.add.at(table, (predicted, theirs), 1)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # one class only: kappa undefined, said below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = cohens_kappa(table, return_results=True)
+
+    def finite(value) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
+    return {"labeller": other_spec, "kappa": finite(result.kappa),
+            "kappa_ci": [finite(result.kappa_low), finite(result.kappa_upp)],
+            "raw_agreement": float(np.trace(table) / table.sum()), "n": int(table.sum())}
 
 
 def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
@@ -101,7 +150,24 @@ def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
         lines.append(f"| {name} | {found.proportions[i]:.3f} | {training} |")
     if found.total_variation is not None:
         lines += ["", f"Total variation distance: **{found.total_variation:.3f}**."]
+    if found.agreement is not None:
+        a = found.agreement
+        lines += ["", f"Agreement with `{a['labeller']}` on the same samples: Cohen's kappa **{describe_kappa(a)}**, "
+                  f"raw agreement {a['raw_agreement']:.3f}."]
+    if found.fidelity is not None:
+        f = found.fidelity
+        lines += ["", f"World Fréchet distance to {f['n']:,} fresh renders of the training composition "
+                  f"(features of `{f['features']}`, docs/fidelity.md): **{f['value']:.2f}** "
+                  f"(renders against renders: {f['floor']:.2f})."]
     section = "\n".join(lines) + "\n"
     document = before.rstrip() + "\n\n" + section + ("\n" + rest if rest else "")
     write_atomically(card, lambda path: path.write_text(document))
     return card
+
+
+def describe_kappa(agreement: dict) -> str:
+    """"0.812 [0.781, 0.843]", or why there is none."""
+    if agreement["kappa"] is None:
+        return "undefined (one labeller saw a single class)"
+    low, high = agreement["kappa_ci"]
+    return f"{agreement['kappa']:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")

@@ -100,6 +100,19 @@ class SceneClassifier:
                 outputs.append(torch.softmax(logits.float() / self.temperature, dim=1))
         return torch.cat(outputs) if outputs else torch.empty(0, len(self.classes))
 
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Penultimate features [B, D] of images [B,3,H,W] in [-1, 1], preprocessed as ``predict``
+        does (the space the world Fréchet distance is measured in)."""
+        from classifier.data import preprocess
+
+        check_images(images)
+        outputs = []
+        for start in range(0, len(images), PREDICT_CHUNK):
+            chunk = (images[start : start + PREDICT_CHUNK].float().to(self.device).clamp(-1, 1) + 1) / 2
+            outputs.append(self.network.features(preprocess(chunk, self.preprocessing)).float().cpu())
+        return torch.cat(outputs)
+
     @property
     def confusion(self) -> Confusion | None:
         """The confusion matrix measured when it was evaluated (on world renders for the zoo)."""

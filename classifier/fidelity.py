@@ -1,0 +1,87 @@
+"""How close a set of images is to the scenery world: the world Fréchet distance.
+
+FID (Heusel et al. 2017) compares Gaussian fits of Inception features; Inception weights
+are not available offline, and it never saw this world anyway. Here the features are the
+penultimate layer of a world scene classifier (``classifier-world``), and the reference is a
+fresh set of world renders drawn with the generator's own training composition, so a
+generator that draws scenes as the world does scores near the floor (two independent render
+sets), and blur, noise or adversarial patterns score high. Like FID it is biased upward at
+small n: compare figures only at the same n, and read them against the floor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from data.errors import ConfigError
+from data.world.builder import class_counts
+from data.world.params import CLASSES, sample_scenes
+from data.world.render import render_scenes
+
+FEATURES = "classifier-world"  # the classifier whose features define the distance
+REFERENCE_SEED = 7_000_001  # fresh renders: no world dataset of the zoo uses this seed
+
+
+@dataclass(frozen=True)
+class WorldFrechet:
+    value: float  # the images against fresh renders
+    floor: float  # fresh renders against other fresh renders, at the same n
+    n: int
+    features: str
+    reference_composition: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def world_renders(n: int, composition: dict[str, float] | None, seed: int, size: int = 64) -> torch.Tensor:
+    """``n`` fresh world renders [n, 3, size, size] in [-1, 1] with the given class shares."""
+    composition = composition or {name: 1 / len(CLASSES) for name in CLASSES}
+    counts = class_counts(n, composition)
+    names = [name for name in CLASSES for _ in range(counts[name])]
+    images = render_scenes(sample_scenes(names, np.random.default_rng(seed)), size)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature rows ``a`` [N, D] and ``b`` [M, D]."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ConfigError(f"Fréchet distance needs two sets of >= 2 feature rows of one width, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():  # a singular product is expected at small n; handled next
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # nudge both diagonals, as FID does
+            eps = np.eye(len(cov_a)) * 1e-6
+            root = scipy.linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    root = np.real(root)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
+
+
+def world_frechet_distance(images: torch.Tensor, composition: dict[str, float] | None, *,
+                           features: str = FEATURES, seed: int = REFERENCE_SEED) -> WorldFrechet:
+    """The world Fréchet distance of ``images`` [N,3,H,W] in [-1, 1] to fresh renders of
+    ``composition`` (uniform when None), with the floor of renders against renders."""
+    from classifier.model import load_classifier
+
+    n = len(images)
+    if n < 2:
+        raise ConfigError(f"the world Fréchet distance needs at least 2 images, got {n}")
+    classifier = load_classifier(features)
+    reference = classifier.features(world_renders(n, composition, seed)).numpy()
+    other = classifier.features(world_renders(n, composition, seed + 1)).numpy()
+    mine = classifier.features(images).numpy()
+    shares = composition or {name: 1 / len(CLASSES) for name in CLASSES}
+    return WorldFrechet(value=frechet_distance(mine, reference), floor=frechet_distance(other, reference), n=n,
+                        features=features, reference_composition={k: float(v) for k, v in shares.items()})
+
+
+def composition_dict(classes: Sequence[str], shares: Sequence[float] | None) -> dict[str, float] | None:
+    return None if shares is None else dict(zip(classes, (float(s) for s in shares), strict=True))
