@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +133,27 @@ def reference_compositions(
 
 
 # -- the whole report -----------------------------------------------------------------------
+class _Reads:
+    """The gallery reads of one report, each made once (a labeller's artworks feed the scene
+    reports, the agreement, the attributes and the aesthetic values). Callers get the same
+    frame each time and only read it."""
+
+    def __init__(self, gallery: str | Path):
+        self.gallery = gallery
+        self._labelled: dict[str, pd.DataFrame] = {}
+        self._controls: dict[str, list[str]] | None = None
+
+    def labelled(self, labeller: str) -> pd.DataFrame:
+        if labeller not in self._labelled:
+            self._labelled[labeller] = labelled_artworks(self.gallery, labeller)
+        return self._labelled[labeller]
+
+    def prompt_controls(self) -> dict[str, list[str]]:
+        if self._controls is None:
+            self._controls = prompt_controls(self.gallery)
+        return self._controls
+
+
 @dataclass
 class AttributeReports:
     """One world attribute's distributions (time of day, weather): a report per generator and
@@ -188,6 +211,14 @@ class GalleryBias:
     attributes: list[AttributeReports] = field(default_factory=list)  # time of day, weather
     aesthetic: AestheticSummary | None = None
     annotations: list[known_truth.PairAgreement] = field(default_factory=list)
+    # Cramér's V between generators per prompt, with tests (own Holm family) and intervals
+    between: list[statistics.BetweenGenerators] = field(default_factory=list)
+    seed: int = 0
+    # What ``gallery_bias(..., defer=True)`` left for ``complete`` to draw: the resampled
+    # intervals' inputs of each report not drawn yet, by (labeller, generator, prompt), and
+    # whether ``between`` is still to be computed.
+    pending: dict[tuple[str, str, str | None], statistics.Resampling] = field(default_factory=dict, repr=False)
+    between_pending: bool = False
 
     @property
     def all_reports(self) -> list[statistics.BiasReport]:
@@ -207,6 +238,13 @@ class GalleryBias:
     def per_class(self) -> pd.DataFrame:
         return statistics.class_frame(self.reports)
 
+    def between_for(self, prompt: str | None) -> statistics.BetweenGenerators | None:
+        fill_between(self)
+        return next((b for b in self.between if b.prompt == prompt), None)
+
+    def reliability_for(self, generator: str) -> known_truth.Reliability | None:
+        return next((r for r in self.reliability if r.generator == generator), None)
+
 
 def gallery_bias(
     gallery: str | Path,
@@ -217,27 +255,31 @@ def gallery_bias(
     n_resamples: int = 2000,
     adjustment: str = "holm",
     equivalence_margin: float = statistics.EQUIVALENCE_MARGIN,
+    defer: bool = False,
 ) -> GalleryBias:
     """Read the gallery and build every (generator, prompt) report.
 
     ``adjustment`` ("holm" or "fdr_bh") corrects every p-value of the whole report as one
     family; ``equivalence_margin`` is the TV distance to a reference that counts as equivalent.
+    ``defer``: leave out the resampled intervals (each class's bootstrap interval, the corrected
+    proportions' interval) and the between-generator tests, the costly parts a view may not show;
+    ``fill_intervals``, ``fill_between`` and ``complete`` add them later with the same numbers
+    (every other number, the adjusted p-values included, is there either way).
     """
     table = labellers(gallery)
     names = table["labeller"].tolist()
     clips = search_clips(gallery)
     circular_all = circular_labellers(names, clips)
     choice = choose_labellers(table, labeller, circular_all)
-    labelled = labelled_artworks(gallery, choice.labeller)
+    reads = _Reads(gallery)
+    labelled = reads.labelled(choice.labeller)
     classes_of = _classes(table)
     notes = []
     if choice.confusion is None:
         notes.append(f"labeller {choice.labeller} has no confusion matrix measured on world renders")
     agreement_labels = None
     if choice.agreement_labeller is not None:
-        agreement_labels = labelled_artworks(gallery, choice.agreement_labeller)[
-            ["artwork_id", "predicted"]
-        ]
+        agreement_labels = reads.labelled(choice.agreement_labeller)[["artwork_id", "predicted"]]
     else:
         notes.append("no second labeller of the same classes in the gallery: no agreement (kappa)")
     generators = sorted(labelled["generator"].unique())
@@ -252,8 +294,7 @@ def gallery_bias(
     # generated images, per generator, and how far each source agrees with the models.
     truth_specs = [n for n in names if is_truth_source(n) and n != choice.labeller
                    and set(classes_of[n]) <= set(choice.classes)]
-    truths = {spec: labelled_artworks(gallery, spec)[["artwork_id", "generator", "predicted"]]
-              for spec in truth_specs}
+    truths = {spec: reads.labelled(spec)[["artwork_id", "generator", "predicted"]] for spec in truth_specs}
     generated = known_truth.generated_confusions(labelled, truths, choice.classes,
                                                  labeller=choice.labeller, fallback=choice.confusion)
     renders = known_truth.RENDERS_SOURCE if choice.confusion is not None else None
@@ -266,7 +307,7 @@ def gallery_bias(
         notes.append("the corrected proportions assume renders-like errors: no confusion matrix was "
                      "measured on generated images (annotate some with 'artbias annotate')")
 
-    reports = statistics.build_reports(
+    reports, resampling = statistics.prepare_reports(
         labelled,
         choice.classes,
         labeller=choice.labeller,
@@ -281,9 +322,10 @@ def gallery_bias(
         adjustment=adjustment,
         equivalence_margin=equivalence_margin,
     )
-    controls = control_comparisons(labelled, choice.classes, prompt_controls(gallery), seed=seed,
+    controls = control_comparisons(labelled, choice.classes, reads.prompt_controls(), seed=seed,
                                    n_resamples=n_resamples)
-    attributes = _attribute_reports(gallery, table, circular_all, notes, seed=seed,
+    pending = {(r.labeller, r.generator, r.prompt): inputs for r, inputs in zip(reports, resampling, strict=True)}
+    attributes = _attribute_reports(reads, table, circular_all, notes, pending, seed=seed,
                                     n_resamples=n_resamples, adjustment=adjustment)
     _adjust_together(reports + [r for a in attributes for r in a.reports], controls, adjustment)
     judge_replication(controls)
@@ -300,7 +342,7 @@ def gallery_bias(
 
     models = {choice.labeller: labelled}
     if choice.agreement_labeller is not None:
-        models[choice.agreement_labeller] = labelled_artworks(gallery, choice.agreement_labeller)
+        models[choice.agreement_labeller] = reads.labelled(choice.agreement_labeller)
     annotations = known_truth.truth_agreements(models, truths, choice.classes)
 
     circular = [n for n in [choice.labeller, choice.agreement_labeller] if n in circular_all]
@@ -308,7 +350,7 @@ def gallery_bias(
         role = "the report's labeller" if name == choice.labeller else "the agreement labeller"
         notes.insert(0, f"CIRCULAR: {name} ({role}) is the CLIP that steered the searches; its labels "
                         "are not independent evidence of what the artworks show")
-    return GalleryBias(
+    bias = GalleryBias(
         str(gallery),
         choice.labeller,
         choice.agreement_labeller,
@@ -323,9 +365,41 @@ def gallery_bias(
         generated_confusions=list(generated.values()),
         renders_confusion=renders,
         attributes=attributes,
-        aesthetic=_aesthetic_summary(labelled, choice.labeller, attributes, gallery, notes),
+        aesthetic=_aesthetic_summary(labelled, choice.labeller, attributes, reads, notes),
         annotations=annotations,
+        seed=seed,
+        pending=pending,
+        between_pending=True,
     )
+    return bias if defer else complete(bias)
+
+
+def fill_intervals(bias: GalleryBias, prompts: Collection[str | None] | None = None, *,
+                   attributes: bool = True) -> GalleryBias:
+    """Draw the resampled intervals ``gallery_bias(..., defer=True)`` left out (in place;
+    returns ``bias``): of the reports for ``prompts`` (None: every report), and of the time and
+    weather reports too unless ``attributes`` is False. Reports already drawn are left alone."""
+    reports = bias.all_reports if attributes else bias.reports
+    for report in reports:
+        key = (report.labeller, report.generator, report.prompt)
+        if key in bias.pending and (prompts is None or report.prompt in prompts):
+            statistics.add_intervals(report, bias.pending.pop(key))
+    return bias
+
+
+def fill_between(bias: GalleryBias) -> GalleryBias:
+    """Compute the between-generator tests ``gallery_bias(..., defer=True)`` left out (in place;
+    returns ``bias``): a function of the reports' counts alone."""
+    if bias.between_pending:
+        bias.between = statistics.between_generators(bias.reports, seed=bias.seed, adjustment=bias.adjustment)
+        bias.between_pending = False
+    return bias
+
+
+def complete(bias: GalleryBias) -> GalleryBias:
+    """Every number of the report drawn (in place; returns ``bias``): what ``to_json``,
+    ``format_table``, ``overview_table`` and ``class_table`` show."""
+    return fill_between(fill_intervals(bias))
 
 
 def annotation_agreement(gallery: str | Path, specs: Sequence[str]) -> list[str]:
@@ -353,10 +427,12 @@ def _withhold_unreliable(reliability, reports, controls) -> None:
 
 
 def _attribute_reports(
-    gallery, table: pd.DataFrame, circular: Collection[str], notes: list[str], *, seed: int,
-    n_resamples: int, adjustment: str,
+    reads: _Reads, table: pd.DataFrame, circular: Collection[str], notes: list[str],
+    pending: dict[tuple[str, str, str | None], statistics.Resampling], *, seed: int, n_resamples: int,
+    adjustment: str,
 ) -> list[AttributeReports]:
-    """Per world attribute with a labeller in the gallery, its reports (same statistics)."""
+    """Per world attribute with a labeller in the gallery, its reports (same statistics); the
+    inputs of their resampled intervals go into ``pending``."""
     classes_of = _classes(table)
     found = []
     for attribute in ATTRIBUTES:
@@ -369,16 +445,18 @@ def _attribute_reports(
         classes = classes_of[name]
         confusion = _confusion(table, name, classes)
         second = _second_opinion([n for n in candidates if n != name], circular)
-        other = None if second is None else labelled_artworks(gallery, second)[["artwork_id", "predicted"]]
+        other = None if second is None else reads.labelled(second)[["artwork_id", "predicted"]]
         if name in circular:
             notes.insert(0, f"CIRCULAR: {name} (the {attribute} labeller) is the CLIP that steered the "
                             "searches")
-        reports = statistics.build_reports(
-            labelled_artworks(gallery, name), classes, labeller=name, confusion=confusion,
+        reports, resampling = statistics.prepare_reports(
+            reads.labelled(name), classes, labeller=name, confusion=confusion,
             confusion_source=known_truth.RENDERS_SOURCE if confusion is not None else None,
             agreement_labels=other, agreement_labeller=second, seed=seed, n_resamples=n_resamples,
             adjustment=adjustment,
         )
+        pending.update({(r.labeller, r.generator, r.prompt): inputs
+                        for r, inputs in zip(reports, resampling, strict=True)})
         found.append(AttributeReports(attribute, name, classes, reports, second))
     missing = [a for a in ATTRIBUTES if a not in {f.attribute for f in found}]
     if missing:
@@ -388,7 +466,7 @@ def _attribute_reports(
 
 
 def _aesthetic_summary(
-    labelled: pd.DataFrame, labeller: str, attributes: list[AttributeReports], gallery, notes: list[str],
+    labelled: pd.DataFrame, labeller: str, attributes: list[AttributeReports], reads: _Reads, notes: list[str],
 ) -> AestheticSummary | None:
     """Mean aesthetic values, where a time and a weather labeller labelled the artworks."""
     from data.world.aesthetic import DEFAULT_RULE_PATH, AestheticRule
@@ -398,12 +476,11 @@ def _aesthetic_summary(
         return None
     rule = AestheticRule.load()
     values = aesthetics.artwork_values(
-        labelled, labelled_artworks(gallery, by_name["time"].labeller),
-        labelled_artworks(gallery, by_name["weather"].labeller), rule)
+        labelled, reads.labelled(by_name["time"].labeller), reads.labelled(by_name["weather"].labeller), rule)
     if values["aesthetic"].isna().all():
         notes.append(f"no aesthetic values: the classes of {labeller} are not the world's")
         return None
-    controls = prompt_controls(gallery)
+    controls = reads.prompt_controls()
     return AestheticSummary(
         {"class": labeller, "time": by_name["time"].labeller, "weather": by_name["weather"].labeller},
         f"{DEFAULT_RULE_PATH.name}: value = sigmoid(bias + class + time + weather + matching pairs), "
@@ -429,6 +506,200 @@ def _adjust_together(reports, controls: list[ControlComparison], method: str) ->
     label = f"{statistics.ADJUSTMENTS[method]} over {len(family)} tests"
     for (owner, name), value in zip(family, adjusted, strict=True):
         setattr(owner, name, replace(getattr(owner, name), p_adjusted=float(value), adjustment=label))
+
+
+# -- for students: one sentence per report, warnings once, every column explained --------------
+# How a sentence names a class: "painted mountains", "painted the sea". Other classes by name.
+CLASS_NOUNS = {
+    "buildings": "buildings",
+    "forest": "forests",
+    "glacier": "glaciers",
+    "mountain": "mountains",
+    "sea": "the sea",
+    "street": "streets",
+}
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%"
+
+
+def _artworks(n: int) -> str:
+    return f"{n} artwork" if n == 1 else f"{n} artworks"
+
+
+@dataclass(frozen=True)
+class PlainSentence:
+    """A report in one plain sentence: its most frequent class, that class's share with its
+    95% Wilson interval and sample size, and the same class's share in the unguided samples."""
+
+    generator: str
+    prompt: str | None
+    text: str
+
+    def to_dict(self) -> dict:
+        return {"generator": self.generator, "prompt": self.prompt, "text": self.text}
+
+
+def plain_sentence(
+    report: statistics.BiasReport, reliability: known_truth.Reliability | None = None
+) -> PlainSentence | None:
+    """``report`` in plain words (None when it has no artworks). A generator whose two
+    independent labellers disagree too much gets no finding, and the sentence says why."""
+    if report.n == 0:
+        return None
+    asked = "unprompted" if report.is_baseline else f"asked for '{report.prompt}'"
+    if reliability is not None and reliability.reliable is False:
+        name, value = reliability.statistic
+        text = (f"{report.generator}, {asked}: no finding, because its two labellers disagree too often "
+                f"({name} {value:.2f} < {reliability.threshold:g}) to say what its {_artworks(report.n)} show.")
+        return PlainSentence(report.generator, report.prompt, text)
+    top = report.top
+    noun = CLASS_NOUNS.get(top.name, top.name)
+    text = (f"{report.generator}, {asked}, painted {noun} in {_percent(top.proportion)} of "
+            f"{_artworks(report.n)} (95% CI {100 * top.wilson_low:.0f}–{100 * top.wilson_high:.0f}%)")
+    if not report.is_baseline:
+        if top.baseline_proportion is not None and report.baseline_n:
+            text += f", against {_percent(top.baseline_proportion)} unprompted"
+        else:
+            text += "; there are no unprompted samples to compare with"
+    return PlainSentence(report.generator, report.prompt, text + ".")
+
+
+def plain_sentences(bias: GalleryBias) -> list[PlainSentence]:
+    """One sentence per (generator, prompt) with artworks, prompts first, each generator's
+    unprompted samples last."""
+    found = [plain_sentence(r, bias.reliability_for(r.generator)) for r in bias.reports]
+    found = [s for s in found if s is not None]
+    return sorted(found, key=lambda s: s.prompt is None)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class WarningGroup:
+    """One warning said once: the reports it applies to listed, and numbers that differ
+    between them shown as a range ("smallest expected count 0.8–4.2 < 5")."""
+
+    message: str
+    where: list[str]  # "generator · prompt" or a generator; empty: the whole report
+    # the report's circular labeller or a generator's unreliable labels: the app says these first
+    stated_up_front: bool = False
+
+    def where_text(self, total: int | None = None) -> str:
+        """"gen-a (a calm sea, a beautiful landscape); gen-b (...)", or "every report"."""
+        if not self.where:
+            return ""
+        if total is not None and len(self.where) == total and total > 1:
+            return f"every report ({total})"
+        by_generator: dict[str, list[str]] = {}
+        for item in self.where:
+            generator, _, prompt = item.partition(" · ")
+            by_generator.setdefault(generator, [])
+            if prompt:
+                by_generator[generator].append(prompt)
+        return "; ".join(f"{g} ({', '.join(prompts)})" if prompts else g for g, prompts in by_generator.items())
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "where": self.where, "stated_up_front": self.stated_up_front}
+
+
+def _merge_numbers(texts: list[str]) -> str:
+    """Texts equal but for their numbers -> one text, each differing number as min–max."""
+    parts = _NUMBER.split(texts[0])
+    numbers = [_NUMBER.findall(t) for t in texts]
+    out = [parts[0]]
+    for i, tail in enumerate(parts[1:]):
+        values = sorted({n[i] for n in numbers}, key=float)
+        out.append(values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}")
+        out.append(tail)
+    return "".join(out)
+
+
+def warning_groups(bias: GalleryBias) -> list[WarningGroup]:
+    """Every note and report warning, each kind once (texts equal but for their numbers are
+    one kind), with where it applies; notes about one generator ("gen-a: ...") are grouped
+    across generators the same way."""
+    generators = {r.generator for r in bias.reports}
+    up_front = {f"{r.sentence()}: no finding is stated" for r in bias.reliability if r.sentence()}
+    items: list[tuple[str | None, str]] = []
+    for note in bias.notes:
+        head, sep, rest = note.partition(": ")
+        items.append((head, rest) if sep and head in generators else (None, note))
+    items += [(f"{r.generator} · {r.prompt_label}", w) for r in bias.reports for w in r.warnings]
+    kinds: dict[str, list[tuple[str | None, str]]] = {}
+    for where, text in items:
+        kinds.setdefault(_NUMBER.sub("#", text), []).append((where, text))
+    groups = []
+    for members in kinds.values():
+        texts = [text for _, text in members]
+        stated = texts[0] in up_front or any(texts[0].startswith(f"CIRCULAR: {name} ") for name in bias.circular)
+        groups.append(WarningGroup(_merge_numbers(texts), list(dict.fromkeys(w for w, _ in members if w)), stated))
+    return groups
+
+
+# Every column of the terminal table (and the app's overview) in plain words.
+TABLE_LEGEND: dict[str, str] = {
+    "generator": "the image generator",
+    "prompt": "what the search asked CLIP for; (unguided baseline): samples drawn without any prompt",
+    "n": "artworks counted: one chosen artwork per search run, or the baseline samples",
+    "top class [95% CI]": "the class the labeller gives most often, its share, and the 95% Wilson interval",
+    "vs unif p (adj)": "p-value (adjusted) of the test against every class being equally likely",
+    "vs base p (adj)": "p-value (adjusted) of the test against the generator's own unprompted samples",
+    "vs ref p (adj)": "p-value (adjusted) of the test against the reference (e.g. training data) composition",
+    "entropy [95% CI]": "normalised entropy: 1 = all classes equally often, 0 = a single class",
+    "V gens": "Cramér's V between the generators for this prompt (0 = same mix, 1 = no class shared)",
+    "V base": "Cramér's V between this prompt's artworks and the unprompted samples",
+    "TV ref [95% CI]": "total variation distance to the reference composition (share of artworks that would "
+                       "have to change class)",
+    "TV < margin": "equivalence test: 'equivalent' when the distance's upper bound is below the margin, "
+                   "else 'unproven'",
+    "kappa [95% CI]": "Cohen's kappa: agreement of the two labellers beyond chance (1 = perfect, 0 = chance)",
+    "agree": "raw agreement: share of artworks both labellers put in the same class",
+    "PABAK [95% CI]": "kappa with chance taken as 1/K: does not collapse when one class dominates",
+    "low conf": "share of artworks whose top class probability is below 0.5",
+}
+
+
+def _legend_key(header: str) -> str:
+    return "TV < margin" if header.startswith("TV < ") else header
+
+
+def overview_table(bias: GalleryBias) -> pd.DataFrame:
+    """The summary with what a reader needs to check it: the plain sentence, the top class's
+    count, every class's count (``count_CLASS``) beside its share (``p_CLASS``), and the
+    between-generator Cramér's V with its interval and p-values (``artbias bias --format csv``
+    and the app's download)."""
+    frame = complete(bias).summary()
+    if frame.empty:
+        return frame
+    sentences = {(s.generator, s.prompt): s.text for s in plain_sentences(bias)}
+    frame.insert(4, "sentence", [sentences.get((r.generator, r.prompt)) for r in bias.reports])
+    frame.insert(frame.columns.get_loc("top_proportion"), "top_count", [r.top.count for r in bias.reports])
+    between = {b.prompt: b.overall for b in bias.between}
+    extra = {
+        "v_between_low": lambda v: v.low,
+        "v_between_high": lambda v: v.high,
+        "v_between_p": lambda v: v.test.p_value,
+        "v_between_p_adjusted": lambda v: v.test.p_adjusted,
+        "v_between_method": lambda v: v.test.method,
+    }
+    at = frame.columns.get_loc("cramers_v_between_generators") + 1
+    for offset, (column, read) in enumerate(extra.items()):
+        frame.insert(at + offset, column, [None if r.prompt not in between else read(between[r.prompt])
+                                           for r in bias.reports])
+    for name in bias.classes:
+        frame.insert(frame.columns.get_loc(f"p_{name}"), f"count_{name}",
+                     [row.count for r in bias.reports for row in r.rows if row.name == name])
+    return frame
+
+
+def class_table(bias: GalleryBias) -> pd.DataFrame:
+    """One row per (generator, prompt, class): count, n, share and every interval of it."""
+    frame = complete(bias).per_class().rename(columns={"name": "class"})
+    frame.insert(2, "labeller", bias.labeller)
+    return frame
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -551,32 +822,31 @@ def _effects_table(bias: GalleryBias) -> list[str]:
 
 def format_table(bias: GalleryBias) -> str:
     """Terminal tables: tests, then effect sizes and agreement, class breakdowns and warnings."""
+    complete(bias)
     keys = _method_keys(bias)
     adjustment = statistics.ADJUSTMENTS[bias.adjustment]
     margin = f"{bias.equivalence_margin:g}"
+    tests_table, effects_table = _tests_table(bias, keys), _effects_table(bias)
     out = [
         f"Bias of {bias.gallery} — labeller {bias.labeller}"
         + (f", agreement with {bias.agreement_labeller}" if bias.agreement_labeller else ""),
         "",
-        *_tests_table(bias, keys),
+        *_plain_lines(bias),
+        *tests_table,
         "",
-        "p: raw (adjusted) p-value vs uniform / vs the generator's unguided baseline / vs its",
-        f"   reference composition; adjusted by {adjustment} over all {len(bias.tests)} p-values "
-        "above.",
-        "   The letter names the test computed:",
+        *_legend_lines(tests_table[0]),
+        f"   p-values adjusted by {adjustment} over all {len(bias.tests)} p-values above; the "
+        "letter names the test computed:",
         *(f"   {key} = {method}" for method, key in keys.items()),
-        f"entropy: normalised entropy; interval: its {statistics.ENTROPY_METHOD}.",
+        f"   entropy interval: its {statistics.ENTROPY_METHOD}.",
         "",
-        *_effects_table(bias),
+        *effects_table,
         "",
-        "V gens: Cramér's V between generators for the prompt; V base: prompt vs baseline.",
-        "TV ref: total variation distance to the reference composition; interval: its",
-        f"   {statistics.TV_METHOD}.",
-        f"TV < {margin}: equivalence test at the 5% level: 'equivalent' when the interval's",
-        f"   upper bound is below {margin}, else 'unproven' (too few artworks is the usual reason).",
-        "kappa: Cohen's kappa ('-' interval: its asymptotic standard error is 0); agree: raw "
-        "agreement;",
-        "   PABAK: prevalence-adjusted bias-adjusted kappa (K·agree - 1)/(K - 1), Wilson interval.",
+        *_legend_lines(effects_table[0]),
+        f"   TV ref interval: its {statistics.TV_METHOD}; margin {margin}, tested at the 5% level",
+        "   (too few artworks is the usual reason for 'unproven'). kappa '-' interval: its asymptotic",
+        "   standard error is 0. PABAK = (K·agree - 1)/(K - 1), Wilson interval.",
+        *_between_lines(bias),
         "",
         "Class proportions [95% Goodman simultaneous interval] (-> corrected for classifier error):"
         if any(r.corrected_available for r in bias.reports)
@@ -604,12 +874,53 @@ def format_table(bias: GalleryBias) -> str:
             out.append(f"  [{where}] {c.sentence()}; TV {_interval(c.distance, c.distance_low, c.distance_high)}"
                        f"{verdict}{detail}")
     out += _agreement_lines(bias) + _attribute_lines(bias) + _aesthetic_lines(bias)
-    warnings = [(r, w) for r in bias.reports for w in r.warnings]
-    if warnings or bias.notes:
-        out += ["", "Warnings:"]
-        out += [f"  {note}" for note in bias.notes]
-        out += [f"  {r.generator} · {r.prompt_label}: {w}" for r, w in warnings]
+    groups = warning_groups(bias)
+    if groups:
+        out += ["", "Warnings: each said once, where it applies in brackets"]
+        for group in groups:
+            where = group.where_text(len(bias.reports))
+            out += textwrap.wrap(group.message + (f" [{where}]" if where else ""), WIDTH,
+                                 initial_indent="  - ", subsequent_indent="    ")
     return "\n".join(out)
+
+
+WIDTH = 100  # the terminal table's prose is wrapped to this many characters
+
+
+def _plain_lines(bias: GalleryBias) -> list[str]:
+    """The student's summary: one sentence per generator and prompt, before any table."""
+    sentences = plain_sentences(bias)
+    if not sentences:
+        return []
+    out = ["In plain words (the class each generator painted most; 95% interval; n artworks):"]
+    for sentence in sentences:
+        out += textwrap.wrap(sentence.text, WIDTH, initial_indent="  - ", subsequent_indent="    ")
+    return out + [""]
+
+
+def _legend_lines(header_line: str) -> list[str]:
+    """"Columns:" and one line per column of a table, in the table's order."""
+    headers = [h for h in re.split(r"\s{2,}", header_line.strip()) if h]
+    width = max(len(h) for h in headers)
+    return ["Columns:"] + [f"  {h.ljust(width)}  {TABLE_LEGEND[_legend_key(h)]}" for h in headers]
+
+
+def _between_lines(bias: GalleryBias) -> list[str]:
+    """Cramér's V between generators per prompt: all of them, then each pair."""
+    if not bias.between:
+        return []
+    adjustment = statistics.ADJUSTMENTS[bias.adjustment]
+    out = ["", f"Between generators: Cramér's V [95% CI], Pearson chi-square p (p adjusted by {adjustment} "
+               "over these tests):"]
+    for found in bias.between:
+        out.append(f"  {found.prompt_label}:")
+        shown = [found.overall] if found.pairs == [found.overall] else [found.overall, *found.pairs]
+        for v in shown:
+            out.append(f"    {' vs '.join(v.rows)}: V {_interval(v.v, v.low, v.high)}, "
+                       f"p {_p_value(v.test.p_value)} ({_p_value(v.test.p_adjusted)}), n = {v.n}")
+    out += textwrap.wrap(f"interval: {statistics.CRAMERS_V_INTERVAL}.", WIDTH, initial_indent="  ",
+                         subsequent_indent="  ")
+    return out
 
 
 def _agreement_text(found: statistics.Agreement) -> str:
@@ -709,6 +1020,7 @@ def _json_safe(value):
 
 
 def to_json(bias: GalleryBias) -> str:
+    complete(bias)
     document = {
         "gallery": bias.gallery,
         "labeller": bias.labeller,
@@ -745,6 +1057,14 @@ def to_json(bias: GalleryBias) -> str:
         "attributes": [found.to_dict() for found in bias.attributes],
         "aesthetic": None if bias.aesthetic is None else bias.aesthetic.to_dict(),
         "annotations": [a.to_dict() for a in bias.annotations],
+        "plain_sentences": [s.to_dict() for s in plain_sentences(bias)],
+        "between_generators": {
+            "interval": statistics.CRAMERS_V_INTERVAL,
+            "adjustment": f"{statistics.ADJUSTMENTS[bias.adjustment]} over the between-generator tests only",
+            "prompts": [b.to_dict() for b in bias.between],
+        },
+        "warnings": [g.to_dict() for g in warning_groups(bias)],
+        "columns": TABLE_LEGEND,
     }
     return json.dumps(_json_safe(document), indent=2)
 
@@ -753,7 +1073,7 @@ def render(bias: GalleryBias, fmt: str) -> str:
     if fmt == "table":
         return format_table(bias)
     if fmt == "csv":
-        return bias.summary().to_csv(index=False)
+        return overview_table(bias).to_csv(index=False)
     if fmt == "json":
         return to_json(bias)
     raise ConfigError(f"unknown format {fmt!r}; use table, csv or json")

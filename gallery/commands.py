@@ -48,6 +48,7 @@ def register(commands) -> None:
     export.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="table file format")
     export.add_argument("--force", action="store_true",
                         help="replace an earlier export at --out (never a folder of other files)")
+    _register_embed(commands)
 
     demo = commands.add("demo", _demo,
                         "the main job: run the demo campaign on the starter zoo, print the bias table, serve the gallery")
@@ -132,6 +133,31 @@ def _campaign_check(args: argparse.Namespace) -> int:
     report = check_campaign(args.config, costs=args.costs)
     print("\n".join(report.lines()))
     return 0 if report.ready else 1
+
+
+def _register_embed(commands) -> None:
+    embed = commands.add("gallery embed", _gallery_embed,
+                         "compute CLIP image embeddings of a gallery's artworks for the embedding map and "
+                         "'more like this' (resumable: only artworks without one)")
+    # SUPPRESS: without its own --gallery, `artbias gallery --gallery G embed` keeps G.
+    embed.add_argument("--gallery", default=argparse.SUPPRESS,
+                       help=f"gallery folder (default: the one given before `embed`, else ./{DEFAULT_GALLERY})")
+    embed.add_argument("--clip", default=None,
+                       help="CLIP name or folder (default: the CLIP that steered the gallery's searches, else clip-world)")
+    embed.add_argument("--batch-size", type=int, default=64, help="artworks embedded and written per transaction")
+    embed.add_argument("--device", default="cpu", help="torch device for the CLIP (cpu, cuda, cuda:1...)")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _gallery_embed(args: argparse.Namespace) -> int:
+    from data.validation import check_count
+    from gallery.embeddings import embed_gallery
+
+    check_count(args.batch_size, "--batch-size", "batch_size")
+    summary = embed_gallery(getattr(args, "gallery", DEFAULT_GALLERY), args.clip, batch_size=args.batch_size,
+                            device=args.device, progress=not args.quiet)
+    print("\n".join(summary.lines()))
+    return 1 if summary.unreadable else 0
 
 
 def _gallery_export(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ Each seed then gives a pair of labels (prompt's artwork, control's artwork), and
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from gallery.statistics import CONFIDENCE, TestResult
+from gallery.statistics import CONFIDENCE, TestResult, resampled_counts
 
 EXACT_MAX_DISCORDANT = 14
 PAIR_KEYS = ("generator", "modifier", "algorithm", "seed")
@@ -50,6 +50,23 @@ def marginal_distance(prompt_codes: np.ndarray, control_codes: np.ndarray, k: in
         return math.nan
     return float(0.5 * np.abs(_onehot_difference(prompt_codes, control_codes, k).sum(0)).sum() / n)
 
+
+@functools.lru_cache(maxsize=EXACT_MAX_DISCORDANT + 1)
+def swap_patterns(m: int) -> np.ndarray:
+    """Every way to swap or keep ``m`` pairs, [2^m, m] signs (+1 keep, -1 swap) as integers, in
+    the order of ``itertools.product((1, -1), repeat=m)`` (pattern i keeps pair j when bit m-1-j
+    of i is 0), built with array arithmetic instead of 2^m Python tuples. Read-only: it is shared."""
+    bits = (np.arange(2**m)[:, None] >> np.arange(m - 1, -1, -1)) & 1
+    patterns = (1 - 2 * bits).astype(np.int32)
+    patterns.flags.writeable = False
+    return patterns
+
+
+def _swapped_totals(signs: np.ndarray, differences: np.ndarray) -> np.ndarray:
+    """``signs @ differences`` for sign patterns and one-hot differences, in integers: every
+    total is a whole number, so these are exactly the floating-point sums, without a BLAS call
+    (whose threads make a small product slow on a busy machine)."""
+    return (np.asarray(signs, dtype=np.int32) @ differences.astype(np.int32)).astype(float)
 
 
 def paired_permutation_test(
@@ -82,12 +99,12 @@ def paired_permutation_test(
 
     observed = float(statistic(differences.sum(0)))
     if m <= EXACT_MAX_DISCORDANT:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=m)))
+        signs = swap_patterns(m)
         method = f"paired permutation test (exact over {len(signs)} swap patterns, mid-p)"
     else:
         signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(n_permutations, m))
         method = f"paired permutation test ({n_permutations} Monte-Carlo swaps, mid-p)"
-    permuted = statistic(signs @ differences)
+    permuted = statistic(_swapped_totals(signs, differences))
     tolerance = 1e-9 * max(1.0, observed)
     greater = int((permuted > observed + tolerance).sum())
     ties = int((np.abs(permuted - observed) <= tolerance).sum())
@@ -175,8 +192,9 @@ def _bootstrap(a: np.ndarray, b: np.ndarray, k: int, n_resamples: int, seed: int
     n = len(a)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(n_resamples, n))
-    differences = _onehot_difference(a, b, k)  # [n, k]
-    shares = differences[picks].sum(1) / n  # [R, k]
+    # each resample's class counts, prompt minus control: whole numbers, so the same floats as
+    # summing the resampled one-hot differences
+    shares = (resampled_counts(a, picks, k) - resampled_counts(b, picks, k)) / n  # [R, k]
     distances = 0.5 * np.abs(shares).sum(1)
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(shares, [tail, 1 - tail], axis=0)
@@ -191,8 +209,8 @@ def compare(
     """``pairs``: one row per seed with columns ``prompt_label`` and ``control_label``."""
     index = {name: i for i, name in enumerate(classes)}
     k = len(classes)
-    a = pairs["prompt_label"].map(index).to_numpy(dtype=int)
-    b = pairs["control_label"].map(index).to_numpy(dtype=int)
+    a = np.array([index[name] for name in pairs["prompt_label"].tolist()], dtype=int)
+    b = np.array([index[name] for name in pairs["control_label"].tolist()], dtype=int)
     n = len(a)
     test = paired_permutation_test(a, b, k, n_permutations=n_permutations, seed=seed)
     if n == 0:

@@ -48,14 +48,19 @@ def _register_serve(commands) -> None:
     parser = commands.add_group(
         "gallery", _serve, "serve a gallery's artworks in the read-only Streamlit app, or export them",
         [
-            "artbias gallery                          # serves ./gallery-demo",
-            "artbias gallery --gallery galleries/mine --port 8600",
+            "artbias gallery --gallery galleries/mine # serves it (default ./gallery-demo)",
+            "artbias gallery --kiosk --interval 10    # the exhibition slideshow, full screen",
             "artbias gallery export --out demo-export # tables, images, dataset card",
         ],
     )
     parser.add_argument("--gallery", default=DEFAULT_GALLERY, help="gallery folder (holds gallery.duckdb)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on")
     parser.add_argument("--address", default=None, help="address to bind (default: Streamlit's, every interface)")
+    parser.add_argument("--kiosk", action="store_true",
+                        help="exhibition kiosk: only the full-screen slideshow, no Streamlit menu or toolbar "
+                             "(see docs/kiosk.md)")
+    parser.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                        help="with --kiosk: seconds per slide, 2-300 (default: 8)")
 
 
 def _bias(args: argparse.Namespace) -> int:
@@ -86,8 +91,12 @@ def terminal_text(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
-def streamlit_command(gallery: str | Path, port: int, address: str | None = None) -> list[str]:
-    """The ``streamlit run`` command line for the app (headless: no browser is opened)."""
+def streamlit_command(gallery: str | Path, port: int, address: str | None = None, *,
+                      kiosk: bool = False, interval: float | None = None) -> list[str]:
+    """The ``streamlit run`` command line for the app (headless: no browser is opened).
+
+    ``kiosk``: the app shows only the exhibition (``--kiosk`` after ``--``), on the dark
+    theme, with no toolbar or menu at all (``minimal``) and no page navigation."""
     command = [
         sys.executable,
         "-m",
@@ -106,13 +115,30 @@ def streamlit_command(gallery: str | Path, port: int, address: str | None = None
         "--client.toolbarMode",
         "viewer",
     ]
+    if kiosk:
+        command[command.index("--client.toolbarMode") + 1] = "minimal"
+        command += ["--client.showSidebarNavigation", "false", "--theme.base", "dark"]
     if address:
         command += ["--server.address", address]
-    return command + ["--", "--gallery", str(Path(gallery).resolve())]
+    app_args = ["--gallery", str(Path(gallery).resolve())]
+    if kiosk:
+        app_args.append("--kiosk")
+        if interval is not None:
+            app_args += ["--interval", f"{interval:g}"]
+    return command + ["--", *app_args]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return serve(args.gallery, args.port, args.address)
+    from data.errors import ConfigError
+    from gallery.app.kiosk import INTERVAL_RANGE_S
+
+    if args.interval is not None:
+        low, high = INTERVAL_RANGE_S
+        if not args.kiosk:
+            raise ConfigError("--interval is the kiosk's seconds per slide: give --kiosk too")
+        if not low <= args.interval <= high:
+            raise ConfigError(f"--interval must be {low:g}-{high:g} seconds, got {args.interval:g}")
+    return serve(args.gallery, args.port, args.address, kiosk=args.kiosk, interval=args.interval)
 
 
 def check_port(port: int, address: str | None = None) -> None:
@@ -133,7 +159,8 @@ def check_port(port: int, address: str | None = None) -> None:
                               "or choose another with --port") from None
 
 
-def serve(gallery: str | Path, port: int, address: str | None = None) -> int:
+def serve(gallery: str | Path, port: int, address: str | None = None, *,
+          kiosk: bool = False, interval: float | None = None) -> int:
     """Serve the Streamlit app on ``gallery`` until it stops; its exit code.
 
     Streamlit runs in its own process group, which is stopped whenever this process stops
@@ -150,7 +177,8 @@ def serve(gallery: str | Path, port: int, address: str | None = None) -> int:
     child = None
     with _stop_signals_unwind():  # before the child starts, so no signal can orphan it
         try:
-            child = subprocess.Popen(streamlit_command(gallery, port, address), start_new_session=True)
+            child = subprocess.Popen(streamlit_command(gallery, port, address, kiosk=kiosk, interval=interval),
+                                     start_new_session=True)
             return child.wait()
         except KeyboardInterrupt as stop:
             return 128 + getattr(stop, "signum", signal.SIGINT)

@@ -107,3 +107,18 @@ def test_conflicting_duplicates_and_empty_files_are_refused(gallery, tmp_path, c
     assert "is empty" in capsys.readouterr().err
     assert main(["annotate", "import", str(tmp_path / "missing.csv"), "--gallery", str(gallery)]) == 2
     assert "cannot read annotation file" in capsys.readouterr().err
+
+
+def test_ingest_without_panel_files_and_export_labels_options(gallery, tmp_path, capsys):
+    before = _labels(gallery)
+    assert main(["annotate", "ingest", "--gallery", str(gallery)]) == 0
+    assert "no annotation panel labels to ingest" in capsys.readouterr().out
+    assert _labels(gallery) == before
+    out = tmp_path / "labels.csv"
+    assert main(["annotate", "export", "--labels", "--sample", "3", "--gallery", str(gallery), "--out", str(out)]) == 2
+    assert "--labels writes the labels made so far" in capsys.readouterr().err and not out.exists()
+    assert main(["annotate", "export", "--labels", "--gallery", str(gallery), "--out", str(out)]) == 0
+    assert "wrote 0 human labels (none yet)" in capsys.readouterr().out
+    assert _rows(out) == []
+    with open(out, newline="") as handle:
+        assert next(csv.reader(handle)) == ["artwork_id", "annotator", "label"]

@@ -13,12 +13,14 @@ import traceback
 import streamlit as st
 
 from gallery.app import (
+    annotate_page,
     artwork_page,
     bias_page,
     common,
     compare_page,
     exhibition_page,
     gallery_page,
+    map_page,
 )
 from gallery.store import GalleryError, queries
 
@@ -28,6 +30,8 @@ RENDERERS = {
     "bias": bias_page.render,
     "compare": compare_page.render,
     "exhibition": exhibition_page.render,
+    "annotate": annotate_page.render,
+    "map": map_page.render,
 }
 
 
@@ -39,7 +43,8 @@ def _navigate() -> None:
 
 
 def main() -> None:
-    requested = st.query_params.get("page", "gallery")
+    # A kiosk (`artbias gallery --kiosk`) shows the exhibition whatever the address says.
+    requested = "exhibition" if common.kiosk_settings()[0] else st.query_params.get("page", "gallery")
     exhibition = requested == "exhibition"
     st.set_page_config(
         page_title="artbias gallery",

@@ -1,4 +1,9 @@
-"""Artwork page (``?page=artwork&id=...``): one artwork, how it was found, what it was labelled."""
+"""Artwork page (``?page=artwork&id=...``): one artwork, how it was found, what it was labelled.
+
+The gallery's parameters ride along in the URL (``?page=artwork&id=...&generator=gen-a&sort=newest``),
+so previous / next walk the grid the visitor came from, in its order, and "Back to the gallery"
+returns to the page of the grid that holds the artwork.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import charts, common
+from gallery.app import charts, common, gallery_page, url_state
+from gallery.app.similar import more_like_this
 from gallery.store import queries
 
 
@@ -15,7 +21,44 @@ def _missing(message: str) -> None:
     st.title("Artwork")
     st.error(message)
     if st.button("Back to the gallery"):
-        common.goto("gallery")
+        common.goto("gallery", **gallery_page.carried())
+
+
+def _walk(gallery: Path, fingerprint: tuple, artwork_id: str) -> None:
+    """Previous / next within the gallery's current filter and order, and the way back."""
+    view = gallery_page.view_from_url(gallery, fingerprint)
+    found = queries.artwork_neighbours(gallery, view.filters, sort=view.sort, artwork_id=artwork_id)
+    carried = gallery_page.carried()
+    back = {name: values for name, values in carried.items() if name != gallery_page.PARAMETERS["f_page"]}
+    if found is not None and found.position > view.page_size:
+        back[gallery_page.PARAMETERS["f_page"]] = [str((found.position - 1) // view.page_size + 1)]
+    before, where, after, home = st.columns([1, 3, 1, 1.4])
+    if before.button("← Previous", key="walk_previous", disabled=found is None or found.previous is None):
+        common.goto("artwork", id=found.previous, **carried)
+    if after.button("Next →", key="walk_next", disabled=found is None or found.next is None):
+        common.goto("artwork", id=found.next, **carried)
+    if home.button("Back to the gallery", key="walk_back"):
+        common.goto("gallery", **back)
+    where.caption(
+        f"{found.position} of {found.total} in the gallery's current selection ({common.escape(view.sort)})"
+        if found is not None
+        else "Not in the gallery's current selection (its filters leave it out): no previous or next."
+    )
+
+
+def _download(gallery: Path, artwork) -> None:
+    """The image file as stored, for download (read only when asked for, and only from inside
+    the gallery's images)."""
+    from gallery.images import resolve_image
+
+    path = resolve_image(gallery, artwork["image_path"])
+    if path is None or not path.is_file():
+        return
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(artwork["artwork_id"]))
+    st.download_button(
+        "Download the image (PNG)", path.read_bytes, file_name=f"{name}.png", mime="image/png",
+        on_click="ignore", key="download_image",
+    )
 
 
 def _facts(artwork) -> None:
@@ -52,13 +95,16 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         return
 
     st.title("Artwork")
+    _walk(gallery, fingerprint, artwork_id)
     left, right = st.columns([3, 2])
     with left:
         common.show_image(gallery, artwork["image_path"])
+        _download(gallery, artwork)
     with right:
         _facts(artwork)
         st.markdown("**Permalink**")
-        st.code(common.permalink("artwork", id=artwork_id), language=None, wrap_lines=True)
+        st.code(url_state.permalink("artwork", {"id": artwork_id, **gallery_page.carried()}),
+                language=None, wrap_lines=True)
 
     labels = queries.labels_of(gallery, artwork_id)
     run_siblings = queries.siblings(gallery, artwork["run_id"])
@@ -96,8 +142,9 @@ def render(gallery: Path, fingerprint: tuple) -> None:
                     f"{common.escape(row.role)} · similarity {common.fmt(row.similarity)} · realism {common.fmt(row.realism)}"
                 )
                 if st.button("Open", key=f"sib_{row.artwork_id}"):
-                    common.goto("artwork", id=row.artwork_id)
+                    common.goto("artwork", id=row.artwork_id, **gallery_page.carried())
 
+    more_like_this(gallery, artwork)
     with st.expander("Search settings and generator"):
         for name in ("settings_json", "generator_identity_json"):
             try:

@@ -25,13 +25,18 @@ def _series_scale(series: Sequence[str]) -> alt.Scale:
     return alt.Scale(domain=list(series), range=palette[: len(series)])
 
 
+SELECTION = "open"  # the bars' click selection: the app opens the clicked bar's artworks
+
+
 def composition_chart(
-    frame: pd.DataFrame, title: str | list[str], *, height: int = 330
+    frame: pd.DataFrame, title: str | list[str], *, height: int = 330, selectable: bool = False
 ) -> alt.Chart:
     """Grouped bars per class with interval error bars.
 
     ``frame``: columns class, series (legend label, e.g. "prompt (n=30)"), proportion, low,
-    high (low/high may be NaN, e.g. for a known reference composition).
+    high (low/high may be NaN, e.g. for a known reference composition). ``selectable``: a
+    click on a bar selects its class, generator and open_prompt (``report_frame``'s columns)
+    in the point selection ``SELECTION``.
     """
     series = list(dict.fromkeys(frame["series"]))
     legend = alt.Legend(orient="top", direction="vertical", labelLimit=400)
@@ -46,7 +51,7 @@ def composition_chart(
         xOffset=alt.XOffset("series:N", sort=series),
         color=colour,
     )
-    bars = base.mark_bar(opacity=0.85).encode(
+    bars = base.mark_bar(opacity=0.85, cursor="pointer" if selectable else "default").encode(
         y=alt.Y("proportion:Q", title="proportion", scale=alt.Scale(domain=[0, 1])),
         tooltip=[
             "series:N",
@@ -56,6 +61,10 @@ def composition_chart(
             alt.Tooltip("high:Q", format=".2f", title="95% high"),
         ],
     )
+    if selectable:
+        bars = bars.add_params(
+            alt.selection_point(name=SELECTION, fields=["class", "generator", "open_prompt"], on="click")
+        )
     errors = (
         base.transform_filter("isValid(datum.low)")
         .mark_errorbar(ticks=True, color="black")
@@ -67,7 +76,12 @@ def composition_chart(
 def report_frame(
     report: BiasReport, baseline: BiasReport | None = None, *, corrected: bool = False
 ) -> pd.DataFrame:
-    """Long frame for ``composition_chart``: the report, its baseline and its reference."""
+    """Long frame for ``composition_chart``: the report, its baseline and its reference.
+
+    Bars of artworks (the report's and its baseline's) carry their ``generator`` and
+    ``open_prompt`` (the gallery's prompt filter: the prompt, or the baseline label); bars of
+    estimates (corrected, reference) have none.
+    """
     records = []
     label = report.prompt_label
     for row in report.rows:
@@ -78,6 +92,8 @@ def report_frame(
                 "proportion": row.proportion,
                 "low": row.wilson_low,
                 "high": row.wilson_high,
+                "generator": report.generator,
+                "open_prompt": label,
             }
         )
     if corrected and report.corrected_available:
@@ -100,6 +116,8 @@ def report_frame(
                     "proportion": row.proportion,
                     "low": row.wilson_low,
                     "high": row.wilson_high,
+                    "generator": baseline.generator,
+                    "open_prompt": baseline.prompt_label,
                 }
             )
     if report.reference_name:
@@ -113,7 +131,11 @@ def report_frame(
                     "high": float("nan"),
                 }
             )
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    for column in ("generator", "open_prompt"):  # absent from estimate-only series
+        if column not in frame:
+            frame[column] = None
+    return frame
 
 
 def probabilities_chart(frame: pd.DataFrame) -> alt.Chart:

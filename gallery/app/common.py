@@ -9,17 +9,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.bias import GalleryBias, gallery_bias
+from gallery.bias import GalleryBias, fill_between, fill_intervals, gallery_bias
 from gallery.store import queries
 
 GALLERY_ENV = "ARTBIAS_GALLERY"
-PAGES = ("gallery", "artwork", "bias", "compare", "exhibition")
+PAGES = ("gallery", "artwork", "bias", "compare", "exhibition", "annotate", "map")
 PAGE_TITLES = {
     "gallery": "Gallery",
     "artwork": "Artwork",
     "bias": "Bias",
     "compare": "Compare",
     "exhibition": "Exhibition",
+    "annotate": "Annotate",
+    "map": "Embedding map",
 }
 
 
@@ -31,6 +33,16 @@ def gallery_path() -> Path:
     return Path(known.gallery or os.environ.get(GALLERY_ENV) or ".").expanduser()
 
 
+def kiosk_settings() -> tuple[bool, str | None]:
+    """``--kiosk`` and ``--interval S`` after ``streamlit run app.py --`` (what ``artbias
+    gallery --kiosk [--interval S]`` passes): kiosk mode, and the interval as given."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--kiosk", action="store_true")
+    parser.add_argument("--interval")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return known.kiosk, known.interval
+
+
 # Derived results are cached per gallery *fingerprint* (counts and the last finish time), so a
 # refresh after a campaign adds artworks recomputes, and nothing stale is shown.
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -38,9 +50,22 @@ def options(gallery: str, fingerprint: tuple) -> queries.Options:
     return queries.options(gallery)
 
 
-@st.cache_data(show_spinner="Computing the statistics…", max_entries=8)
-def bias(gallery: str, labeller: str | None, fingerprint: tuple) -> GalleryBias:
-    return gallery_bias(gallery, labeller=labeller)
+@st.cache_data(show_spinner="Computing the statistics…", max_entries=4)
+def _bias_core(gallery: str, labeller: str | None, fingerprint: tuple) -> GalleryBias:
+    return gallery_bias(gallery, labeller=labeller, defer=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bias(gallery: str, labeller: str | None, fingerprint: tuple, prompts: tuple = (),
+         between: bool = False) -> GalleryBias:
+    """The bias report as a page shows it: every test, adjusted p-value, sentence and Wilson or
+    Goodman interval; the resampled intervals (bootstrap, corrected proportions) only of the
+    scene reports for ``prompts`` (None for the baselines), and the between-generator tests only
+    with ``between``. ``gallery.bias.complete`` draws the rest with the same numbers (a
+    download does). The shared part is computed once per gallery state and labeller."""
+    found = _bias_core(gallery, labeller, fingerprint)
+    fill_intervals(found, prompts, attributes=False)
+    return fill_between(found) if between else found
 
 
 def default_labeller(options: queries.Options) -> str | None:

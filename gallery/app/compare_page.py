@@ -1,4 +1,8 @@
-"""Compare page: two generators for one prompt, or two prompts for one generator, side by side."""
+"""Compare page: two generators for one prompt, or two prompts for one generator, side by side.
+
+Its selections are in the URL: ``?page=compare&mode=generators&prompt=a+calm+sea&gen_a=...&gen_b=...``
+or ``?page=compare&mode=prompts&generator=...&prompt_a=...&prompt_b=...``.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.app import charts, common
-from gallery.statistics import BiasReport, cramers_v, homogeneity_test
+from gallery.app import charts, common, url_state
+from gallery.bias import GalleryBias
+from gallery.statistics import BiasReport, CramersV, cramers_v_test, homogeneity_test
 from gallery.store import queries
 
-MODES = ("two generators, one prompt", "two prompts, one generator")
+MODES = {"generators": "two generators, one prompt", "prompts": "two prompts, one generator"}
 SAMPLES = 4
 
 
-def _side(gallery: Path, report: BiasReport | None, title: str) -> None:
+def _side(gallery: Path, report: BiasReport | None, title: str, labeller: str, key: str) -> None:
     st.markdown(f"#### {common.escape(title, None)}")
     if report is None or report.n == 0:
         st.info("No labelled artworks here yet.")
@@ -32,58 +37,107 @@ def _side(gallery: Path, report: BiasReport | None, title: str) -> None:
         f"normalised entropy {common.fmt(report.entropy, 2)} · n = {report.n}"
     )
     prompts = (queries.BASELINE_LABEL,) if report.is_baseline else (report.prompt,)
+    roles = ("baseline",) if report.is_baseline else ("chosen",)
     samples = queries.find_artworks(
         gallery,
-        queries.ArtworkFilter(
-            generators=(report.generator,),
-            prompts=prompts,
-            roles=("baseline",) if report.is_baseline else ("chosen",),
-        ),
+        queries.ArtworkFilter(generators=(report.generator,), prompts=prompts, roles=roles),
         sort="best CLIP similarity first",
         limit=SAMPLES,
     )
     for column, row in zip(st.columns(SAMPLES), samples.itertuples(), strict=False):
         with column:
             common.show_image(gallery, row.image_path)
+    if st.button(f"Open its {report.n} artworks in the gallery", key=f"cmp_open_{key}"):
+        common.goto("gallery", generator=report.generator, prompt=prompts[0], labeller=labeller,
+                    **({"role": "baseline"} if report.is_baseline else {}))
+
+
+def pair_association(bias: GalleryBias, left: BiasReport, right: BiasReport) -> CramersV:
+    """Cramér's V of the two sides with test and interval: the report's own (with its p-value
+    adjusted over the between-generator tests) when the sides are two generators on one prompt,
+    else computed for this pair alone."""
+    found = bias.between_for(left.prompt) if left.prompt == right.prompt else None
+    if found is not None:
+        for candidate in found.pairs:
+            if set(candidate.rows) == {left.generator, right.generator} and len(candidate.rows) == 2:
+                return candidate
+    return cramers_v_test([left.counts, right.counts], [left.prompt_label, right.prompt_label])
+
+
+def _selections(options: queries.Options) -> tuple[str, str, str, str] | None:
+    """The widgets (bound to the URL) -> (mode, left key part, right key part, shared value),
+    or None when there is nothing to compare."""
+    mode = url_state.widget("cmp_mode", url_state.labelled_choice("mode", MODES, MODES["generators"]),
+                            st.radio, "Compare", list(MODES.values()), horizontal=True)
+    generators, prompts = options.generators, options.prompts
+    if mode == MODES["generators"]:
+        if len(generators) < 2:
+            st.info("The gallery holds a single generator: nothing to compare yet.")
+            return None
+        prompt = url_state.widget("cmp_prompt", url_state.choice("prompt", prompts, prompts[0]),
+                                  st.selectbox, "Prompt", prompts)
+        a_col, b_col = st.columns(2)
+        with a_col:
+            a = url_state.widget("cmp_gen_a", url_state.choice("gen_a", generators, generators[0]),
+                                 st.selectbox, "Generator A", generators)
+        with b_col:
+            b = url_state.widget("cmp_gen_b", url_state.choice("gen_b", generators, generators[1]),
+                                 st.selectbox, "Generator B", generators)
+        return mode, a, b, prompt
+    generator = url_state.widget("cmp_generator", url_state.choice("generator", generators, generators[0]),
+                                 st.selectbox, "Generator", generators)
+    a_col, b_col = st.columns(2)
+    with a_col:
+        a = url_state.widget("cmp_prompt_a", url_state.choice("prompt_a", prompts, prompts[0]),
+                             st.selectbox, "Prompt A", prompts)
+    with b_col:
+        second = prompts[min(1, len(prompts) - 1)]
+        b = url_state.widget("cmp_prompt_b", url_state.choice("prompt_b", prompts, second),
+                             st.selectbox, "Prompt B", prompts)
+    return mode, a, b, generator
 
 
 def render(gallery: Path, fingerprint: tuple) -> None:
     options = common.options(str(gallery), fingerprint)
     st.title("Compare")
-    bias = common.bias(str(gallery), common.default_labeller(options), fingerprint)
+    if not options.generators or not options.prompts:
+        st.info("No artworks yet: nothing to compare.")
+        return
+    labeller = common.default_labeller(options)
+    chosen = _selections(options)
+    if chosen is None:
+        return
+    mode, a, b, shared = chosen
+    # two generators on one prompt are judged by the report's own between-generator test
+    bias = common.bias(str(gallery), labeller, fingerprint, between=mode == MODES["generators"])
     by_key = {(r.generator, r.prompt_label): r for r in bias.reports}
-    mode = st.radio("Compare", MODES, horizontal=True, key="cmp_mode")
-    if mode == MODES[0]:
-        if len(options.generators) < 2:
-            st.info("The gallery holds a single generator: nothing to compare yet.")
-            return
-        prompt = st.selectbox("Prompt", options.prompts, key="cmp_prompt")
-        a_col, b_col = st.columns(2)
-        a = a_col.selectbox("Generator A", options.generators, index=0, key="cmp_gen_a")
-        b = b_col.selectbox("Generator B", options.generators, index=1, key="cmp_gen_b")
-        left, right = by_key.get((a, prompt)), by_key.get((b, prompt))
-        titles = (f"{a} · {prompt}", f"{b} · {prompt}")
+    if mode == MODES["generators"]:
+        left, right = by_key.get((a, shared)), by_key.get((b, shared))
+        titles = (f"{a} · {shared}", f"{b} · {shared}")
     else:
-        generator = st.selectbox("Generator", options.generators, key="cmp_generator")
-        a_col, b_col = st.columns(2)
-        a = a_col.selectbox("Prompt A", options.prompts, index=0, key="cmp_prompt_a")
-        b = b_col.selectbox(
-            "Prompt B", options.prompts, index=min(1, len(options.prompts) - 1), key="cmp_prompt_b"
-        )
-        left, right = by_key.get((generator, a)), by_key.get((generator, b))
-        titles = (f"{generator} · {a}", f"{generator} · {b}")
+        left, right = by_key.get((shared, a)), by_key.get((shared, b))
+        titles = (f"{shared} · {a}", f"{shared} · {b}")
 
     if left is not None and right is not None and left.n and right.n:
         test = homogeneity_test(left.counts, right.counts)
-        v = cramers_v([left.counts, right.counts])
         st.markdown(
             f"**Same composition?** {test.method}: statistic {test.statistic:.2f}, df {test.dof}, "
-            f"**p = {test.p_value:.4g}**; Cramér's V {common.fmt(v, 2)} (n = {left.n} vs {right.n})"
+            f"**p = {test.p_value:.4g}** (n = {left.n} vs {right.n})"
         )
         if test.warning:
             st.warning(test.warning)
+        found = pair_association(bias, left, right)
+        adjusted = "" if found.test.p_adjusted is None else f", adjusted {found.test.p_adjusted:.3g}"
+        st.markdown(
+            f"**How different?** Cramér's V **{common.fmt(found.v, 2)}** "
+            f"(95% CI {common.fmt(found.low, 2)}–{common.fmt(found.high, 2)}; "
+            f"Pearson chi-square p = {found.test.p_value:.3g}{adjusted}; n = {found.n}). "
+            "V runs from 0 (the same class mix) to 1 (no class in common)."
+        )
+        st.caption(f"Interval: {found.interval_method}. {found.test.method}"
+                   + (f"; p adjusted by {found.test.adjustment}." if found.test.adjustment else "."))
     first, second = st.columns(2)
     with first:
-        _side(gallery, left, titles[0])
+        _side(gallery, left, titles[0], bias.labeller, "a")
     with second:
-        _side(gallery, right, titles[1])
+        _side(gallery, right, titles[1], bias.labeller, "b")

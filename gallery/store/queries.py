@@ -297,3 +297,236 @@ def slideshow(
         sort="best CLIP similarity first",
         limit=500,
     )
+
+
+# -- CLIP image embeddings: the embedding map and "more like this" ---------------------------------
+# An embedding counts while it matches its artwork's current image (a replaced run's new image
+# is embedded again; ``artbias gallery embed`` prunes the rest).
+_CURRENT_EMBEDDING = (
+    "JOIN artworks a ON a.artwork_id = e.artwork_id AND a.image_sha256 IS NOT DISTINCT FROM e.image_sha256"
+)
+# The artworks the statistics count: each search's chosen one and every baseline sample.
+COUNTED_ROLES = ("chosen", "baseline")
+
+
+def embedding_models(gallery: str | Path) -> pd.DataFrame:
+    """Each CLIP that embedded artworks here: clip, dim, identity_json, n (current embeddings of
+    finished runs' artworks) and last (the newest write), the CLIP with most embeddings first."""
+    return read(
+        gallery,
+        f"""
+        SELECT m.clip, m.dim, m.identity_json, count(r.run_id) AS n, max(e.created_at) AS last
+        FROM embedding_models m
+        LEFT JOIN (embeddings e {_CURRENT_EMBEDDING} JOIN runs r ON r.run_id = a.run_id AND r.status = 'done')
+               ON e.clip = m.clip
+        GROUP BY ALL ORDER BY n DESC, m.clip
+        """,
+    )
+
+
+def finished_artwork_count(gallery: str | Path) -> int:
+    """How many artworks the gallery's finished runs hold (every one can be embedded)."""
+    found = read(gallery, "SELECT count(*) AS n FROM artworks a JOIN runs r ON r.run_id = a.run_id"
+                          " WHERE r.status = 'done'")
+    return int(found["n"].iloc[0])
+
+
+def artworks_to_embed(gallery: str | Path, clip: str) -> pd.DataFrame:
+    """Artworks of finished runs without a current embedding by ``clip``: artwork_id,
+    image_sha256, image_path (``artbias gallery embed`` fills exactly these)."""
+    return read(
+        gallery,
+        "SELECT a.artwork_id, a.image_sha256, a.image_path FROM artworks a JOIN runs r ON r.run_id = a.run_id"
+        " WHERE r.status = 'done' AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.artwork_id = a.artwork_id"
+        " AND e.clip = ? AND e.image_sha256 IS NOT DISTINCT FROM a.image_sha256)"
+        " ORDER BY a.artwork_id",
+        [clip],
+    )
+
+
+def embedding_points(
+    gallery: str | Path, clip: str, labeller: str | None, roles: Sequence[str] = COUNTED_ROLES
+) -> pd.DataFrame:
+    """Every finished run's artwork (of ``roles``; all when empty) that ``clip`` embedded, with
+    its generator, kind, prompt, role, image, ``labeller``'s predicted class and the vector."""
+    role_clause = f" AND a.role IN ({', '.join('?' * len(roles))})" if roles else ""
+    # Two reads, merged here: a join that carries the vectors costs twice their plain scan.
+    described = read(
+        gallery,
+        "SELECT a.artwork_id, a.image_sha256, a.run_id, a.role, a.image_path, r.generator, r.kind, r.prompt,"
+        " l.predicted FROM artworks a JOIN runs r ON r.run_id = a.run_id"
+        " LEFT JOIN labels l ON l.artwork_id = a.artwork_id AND l.labeller = ?"
+        f" WHERE r.status = 'done'{role_clause}",
+        [labeller, *roles],
+    )
+    vectors = read(gallery, "SELECT artwork_id, image_sha256, vector FROM embeddings WHERE clip = ?", [clip])
+    merged = described.merge(vectors, on="artwork_id", suffixes=("", "_embedded"))
+    current = merged["image_sha256"].fillna("") == merged["image_sha256_embedded"].fillna("")
+    return (merged[current].drop(columns=["image_sha256", "image_sha256_embedded"])
+            .sort_values("artwork_id").reset_index(drop=True))
+
+
+def artwork_embedding_clips(gallery: str | Path, artwork_id: str) -> list[str]:
+    """The CLIPs holding a current embedding of one artwork, the one with most embeddings first."""
+    found = read(
+        gallery,
+        f"SELECT e.clip FROM embeddings e {_CURRENT_EMBEDDING}"
+        " LEFT JOIN (SELECT clip, count(*) AS n FROM embeddings GROUP BY clip) c ON c.clip = e.clip"
+        " WHERE e.artwork_id = ? ORDER BY c.n DESC, e.clip",
+        [artwork_id],
+    )
+    return found["clip"].tolist()
+
+
+def similar_artworks(
+    gallery: str | Path, artwork_id: str, clip: str, k: int = 6, *, exclude_run: str | None = None
+) -> pd.DataFrame:
+    """The ``k`` artworks of finished runs nearest to one artwork by cosine similarity of their
+    ``clip`` embeddings (itself, and ``exclude_run``'s artworks, left out): artwork_id, run_id,
+    role, image_path, generator, kind, prompt, seed, cosine; nearest first. Empty when the
+    artwork has no current embedding by ``clip``."""
+    return read(
+        gallery,
+        f"""
+        WITH query AS (SELECT e.vector FROM embeddings e {_CURRENT_EMBEDDING}
+                       WHERE e.artwork_id = ? AND e.clip = ?),
+        -- scored before the joins, so they never carry the vectors (3x faster at 10,000)
+        scored AS (SELECT e.artwork_id, e.image_sha256, list_cosine_similarity(e.vector, q.vector) AS cosine
+                   FROM embeddings e CROSS JOIN query q WHERE e.clip = ? AND e.artwork_id <> ?)
+        SELECT a.artwork_id, a.run_id, a.role, a.image_path, r.generator, r.kind, r.prompt, r.seed, s.cosine
+        FROM scored s
+        JOIN artworks a ON a.artwork_id = s.artwork_id AND a.image_sha256 IS NOT DISTINCT FROM s.image_sha256
+        JOIN runs r ON r.run_id = a.run_id
+        WHERE r.status = 'done' AND a.run_id IS DISTINCT FROM ?
+        ORDER BY s.cosine DESC, a.artwork_id LIMIT ?
+        """,
+        [artwork_id, clip, clip, artwork_id, exclude_run, int(k)],
+    )
+
+
+# -- the researcher's workbench: more filters, the grid in a stable order, neighbours ---------------
+# What a run was for: a prompt searched for itself, one of its controls, or unguided samples.
+KINDS = ("searched", "control", "baseline")
+
+
+@dataclass(frozen=True)
+class WorkbenchFilter(ArtworkFilter):
+    """``ArtworkFilter`` and three more: labeller disagreement, confidence and the run's kind.
+
+    ``disagree_with``: only artworks that ``labeller`` and this labeller both labelled, with
+    different classes. ``confidence``: ``labeller``'s top-class probability, inclusive.
+    ``kinds``: of ``KINDS``; a search run is a "control" when its prompt is one of
+    ``control_prompts`` (``prompt_controls``), else "searched".
+    """
+
+    disagree_with: str | None = None
+    confidence: tuple[float, float] | None = None
+    kinds: tuple[str, ...] = ()
+    control_prompts: tuple[str, ...] = ()
+
+    def where(self) -> tuple[str, list]:
+        where, params = super().where()
+        clauses = []
+        if self.disagree_with is not None:
+            clauses.append(
+                "l.predicted IS NOT NULL AND EXISTS (SELECT 1 FROM labels d WHERE d.artwork_id = a.artwork_id"
+                " AND d.labeller = ? AND d.predicted IS DISTINCT FROM l.predicted)"
+            )
+            params.append(self.disagree_with)
+        if self.confidence is not None:
+            clauses.append("l.confidence BETWEEN ? AND ?")
+            params += [float(self.confidence[0]), float(self.confidence[1])]
+        if self.kinds:
+            controls = list(self.control_prompts)
+            marks = ", ".join("?" * len(controls))
+            options = []
+            if "searched" in self.kinds:
+                options.append(f"(r.kind = 'search' AND r.prompt NOT IN ({marks}))" if controls
+                               else "r.kind = 'search'")
+                params += controls
+            if "control" in self.kinds and controls:
+                options.append(f"(r.kind = 'search' AND r.prompt IN ({marks}))")
+                params += controls
+            if "baseline" in self.kinds:
+                options.append("r.kind = 'baseline'")
+            clauses.append("(" + (" OR ".join(options) or "FALSE") + ")")
+        return where + "".join(f" AND {c}" for c in clauses), params
+
+
+def _stable_order(sort: str) -> str:
+    # a fixed SORTS clause, then the id: ties never reorder between the grid and prev / next
+    return SORTS.get(sort, next(iter(SORTS.values()))) + ", a.artwork_id"
+
+
+def grid_page(
+    gallery: str | Path, filters: ArtworkFilter, *, sort: str, limit: int, offset: int = 0
+) -> pd.DataFrame:
+    """One page of the grid (``find_artworks``' columns) in the order ``artwork_neighbours`` walks."""
+    where, params = filters.where()
+    return read(
+        gallery,
+        f"SELECT {_GRID_COLUMNS} {_SOURCE} {where} ORDER BY {_stable_order(sort)} LIMIT ? OFFSET ?",
+        [filters.labeller, *params, int(limit), int(offset)],
+    )
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Where one artwork sits in a filtered, sorted grid: 1-based position of total."""
+
+    position: int
+    total: int
+    previous: str | None
+    next: str | None
+
+
+def artwork_neighbours(
+    gallery: str | Path, filters: ArtworkFilter, *, sort: str, artwork_id: str
+) -> Neighbours | None:
+    """The artworks before and after ``artwork_id`` in the grid ``filters`` and ``sort`` make,
+    or None when the artwork is not among them."""
+    where, params = filters.where()
+    order = _stable_order(sort)
+    found = read(
+        gallery,
+        f"""
+        SELECT position, total, previous, next FROM (
+            SELECT a.artwork_id, row_number() OVER w AS position, count(*) OVER () AS total,
+                   lag(a.artwork_id) OVER w AS previous, lead(a.artwork_id) OVER w AS next
+            {_SOURCE} {where} WINDOW w AS (ORDER BY {order})
+        ) WHERE artwork_id = ?
+        """,
+        [filters.labeller, *params, artwork_id],
+    )
+    if found.empty:
+        return None
+    row = found.iloc[0]
+    return Neighbours(int(row["position"]), int(row["total"]),
+                      None if pd.isna(row["previous"]) else str(row["previous"]),
+                      None if pd.isna(row["next"]) else str(row["next"]))
+
+
+def label_classes(gallery: str | Path) -> dict[str, list[str]]:
+    """Labeller -> its classes, in its own order."""
+    table = read(gallery, "SELECT labeller, classes_json FROM labellers ORDER BY labeller")
+    return {row.labeller: json.loads(row.classes_json) for row in table.itertuples()}
+
+
+def exhibition_artworks(gallery: str | Path, filters: ArtworkFilter, per_group: int) -> pd.DataFrame:
+    """The artworks ``filters`` match for the exhibition kiosk: at most ``per_group`` of each
+    (generator, prompt), so a large gallery cannot crowd out a generator; the best CLIP
+    similarity first within each group. Columns as ``find_artworks``, plus ``place`` (1, 2, ...)
+    in the group."""
+    where, params = filters.where()
+    return read(
+        gallery,
+        f"""
+        SELECT * FROM (
+            SELECT {_GRID_COLUMNS}, row_number() OVER (
+                PARTITION BY r.generator, r.kind, r.prompt
+                ORDER BY a.similarity DESC NULLS LAST, a.artwork_id) AS place
+            {_SOURCE} {where}
+        ) WHERE place <= ? ORDER BY generator, kind, prompt NULLS LAST, place
+        """,
+        [filters.labeller, *params, int(per_group)],
+    )

@@ -36,8 +36,37 @@ MIGRATIONS: dict[int, str] = {
     2: """
     ALTER TABLE runs ADD COLUMN replicate INTEGER DEFAULT 0;
     """,
+    # CLIP image embeddings (``artbias gallery embed``): one vector per artwork and CLIP, for
+    # the embedding map and "more like this". Columns: EMBEDDING_COLUMN_DOCS below.
+    3: """
+    CREATE TABLE embedding_models (
+        clip VARCHAR PRIMARY KEY, dim INTEGER, identity_json VARCHAR, created_at TIMESTAMP
+    );
+    CREATE TABLE embeddings (
+        artwork_id VARCHAR, clip VARCHAR, image_sha256 VARCHAR, vector FLOAT[], created_at TIMESTAMP,
+        PRIMARY KEY (artwork_id, clip)
+    );
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+# Derived data, rebuilt by ``artbias gallery embed``: not part of TABLES (the export's tables).
+EMBEDDING_TABLES = ("embedding_models", "embeddings")
+EMBEDDING_COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "embedding_models": {
+        "clip": "the CLIP name the embeddings were computed with (as given to `artbias gallery embed --clip`)",
+        "dim": "length of its image embeddings",
+        "identity_json": "the CLIP's identity (open_clip architecture, folder or tag, sha256 of its weights files)",
+        "created_at": "when embeddings of this CLIP were first written (UTC)",
+    },
+    "embeddings": {
+        "artwork_id": "the embedded artwork",
+        "clip": "the CLIP that embedded it (embedding_models.clip)",
+        "image_sha256": "sha256 of the PNG that was embedded: an embedding counts only while it "
+                        "matches the artwork's image_sha256",
+        "vector": "the unit-norm CLIP image embedding (FLOAT[dim])",
+        "created_at": "when the row was written (UTC)",
+    },
+}
 TABLES = ("campaigns", "runs", "artworks", "labels", "labellers", "schema_version")
 
 # What each column means: shown in exports' README and available to the app.

@@ -130,16 +130,90 @@ def insert_rows(
                 upsert_key="labeller")
 
 
-def record_labels(store: Store, labels: Sequence[LabelRecord], labellers: Sequence[LabellerRecord]) -> None:
+def record_labels(store: Store, labels: Sequence[LabelRecord], labellers: Sequence[LabellerRecord],
+                  withdrawn: Sequence[tuple[str, str]] = ()) -> None:
     """Add or replace labels (by artwork and labeller) and their labellers, in one transaction
-    (imported annotations: a re-import of the same artwork by the same annotator replaces it)."""
+    (imported annotations: a re-import of the same artwork by the same annotator replaces it);
+    the labels of the ``withdrawn`` (artwork_id, labeller) pairs go in the same transaction
+    (annotations a person took back)."""
     with store.write() as con:
         con.execute("CREATE OR REPLACE TEMP TABLE replaced_labels (artwork_id VARCHAR, labeller VARCHAR)")
-        con.executemany("INSERT INTO replaced_labels VALUES (?, ?)",
-                        [[label.artwork_id, label.labeller] for label in labels])
+        pairs = [[label.artwork_id, label.labeller] for label in labels] + [list(p) for p in withdrawn]
+        if pairs:
+            con.executemany("INSERT INTO replaced_labels VALUES (?, ?)", pairs)
         con.execute("DELETE FROM labels USING replaced_labels r "
                     "WHERE labels.artwork_id = r.artwork_id AND labels.labeller = r.labeller")
         con.execute("DROP TABLE replaced_labels")
         _insert(con, "labels", [_label_row(label) for label in labels])
         _insert(con, "labellers", [_labeller_row(labeller) for labeller in labellers],
                 upsert_key="labeller")
+
+
+# -- CLIP image embeddings (``artbias gallery embed``) ---------------------------------------------
+def record_embeddings(
+    store: Store,
+    clip: str,
+    identity: dict,
+    artwork_ids: Sequence[str],
+    image_sha256: Sequence[str | None],
+    vectors,
+) -> int:
+    """Add or replace ``clip``'s image embeddings of these artworks (``vectors``: one row per
+    artwork, [n, dim]) and record the CLIP's identity, in ONE transaction: a batch lands whole
+    or not at all. A CLIP keeps one dimension and one set of weights per gallery (compared by
+    ``identity["weights_sha256"]`` where both sides record it). Returns the rows written."""
+    import numpy as np
+    import pandas as pd
+
+    from gallery.store.database import GalleryError, utc_now
+
+    if not isinstance(clip, str) or not clip.strip():
+        raise GalleryError("an embedding needs the name of the CLIP that made it")
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != len(artwork_ids) or len(image_sha256) != len(artwork_ids):
+        raise GalleryError(f"embeddings must be [artworks, dim] with one id and image hash per row; got "
+                           f"{list(matrix.shape)} for {len(artwork_ids)} ids and {len(image_sha256)} hashes")
+    if matrix.shape[1] == 0 or not np.isfinite(matrix).all():
+        raise GalleryError(f"CLIP {clip!r}: embeddings must be non-empty vectors of finite numbers")
+    if len(set(artwork_ids)) != len(artwork_ids):
+        raise GalleryError(f"CLIP {clip!r}: an artwork appears twice in one batch of embeddings")
+    dim = int(matrix.shape[1])
+    now = utc_now()
+    with store.write() as con:
+        found = con.execute("SELECT dim, identity_json FROM embedding_models WHERE clip = ?", [clip]).fetchall()
+        if found:
+            known = found[0]
+            if int(known[0]) != dim:
+                raise GalleryError(f"CLIP {clip!r} already holds {known[0]}-dimensional embeddings in this gallery, "
+                                   f"not {dim}; embed under another --clip name")
+            before = json.loads(known[1] or "{}").get("weights_sha256")
+            if before and identity.get("weights_sha256") and before != identity["weights_sha256"]:
+                raise GalleryError(f"CLIP {clip!r} has other weights than the ones that embedded this gallery; "
+                                   "embed under another --clip name (a folder path, say)")
+        else:
+            con.execute("INSERT INTO embedding_models (clip, dim, identity_json, created_at) VALUES (?, ?, ?, ?)",
+                        [clip, dim, _json(identity), now])
+        if not len(artwork_ids):
+            return 0
+        fresh = pd.DataFrame({"artwork_id": list(artwork_ids), "image_sha256": list(image_sha256),
+                              "vector": list(matrix)})
+        con.register("fresh_embeddings", fresh)
+        try:
+            con.execute("DELETE FROM embeddings USING fresh_embeddings f "
+                        "WHERE embeddings.artwork_id = f.artwork_id AND embeddings.clip = ?", [clip])
+            con.execute("INSERT INTO embeddings (artwork_id, clip, image_sha256, vector, created_at) "
+                        "SELECT artwork_id, ?, image_sha256, vector::FLOAT[], ? FROM fresh_embeddings",
+                        [clip, now])
+        finally:
+            con.unregister("fresh_embeddings")
+    return len(artwork_ids)
+
+
+def prune_embeddings(store: Store) -> int:
+    """Delete embeddings whose artwork is gone (a pruned run) or whose image changed (a
+    replaced run), in one transaction; returns how many."""
+    with store.write() as con:
+        found = con.execute(
+            "DELETE FROM embeddings e WHERE NOT EXISTS (SELECT 1 FROM artworks a WHERE a.artwork_id = e.artwork_id"
+            " AND a.image_sha256 IS NOT DISTINCT FROM e.image_sha256)").fetchall()
+    return int(found[0][0]) if found else 0
