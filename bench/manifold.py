@@ -24,13 +24,13 @@ are only worth as much as the images agree with them.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.search_options import SearchBenchParser
 from classifier.fidelity import world_frechet_distance
 from classifier.generator_eval import labeller_agreement
 from classifier.labellers import load_labeller
@@ -109,19 +109,10 @@ def save_sheet(images: torch.Tensor, columns: int, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--generator", default="dcgan-world")
-    parser.add_argument("--clip", default="clip-world")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--budget", type=int, default=512)
-    parser.add_argument("--pop", type=int, default=32)
-    parser.add_argument("--refine-steps", type=int, default=20)
+    parser = SearchBenchParser(__doc__, seeds=5, budget=512, quick=(2, 128))
     parser.add_argument("--only", default=None, help="comma-separated options to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help="2 seeds, budget 128")
     parser.add_argument("--out", default="bench-out/manifold", help="sample sheets go here")
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.budget = 2, 128
     torch.manual_seed(0)
     generator = load_generator(args.generator)
     clip = load_clip(args.clip)

@@ -11,13 +11,13 @@ Every figure is a ratio or a mean measured in this one run, on this machine.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from bench.search_options import SearchBenchParser
 from generators.registry import load_generator
 from search.clip import load_clip
 from search.config import SearchConfig
@@ -78,19 +78,10 @@ def quality(generator, scorer, prompts, seeds: int, budget: int, pop: int, refin
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--generator", default="dcgan-world")
-    parser.add_argument("--clip", default="clip-world")
+    parser = SearchBenchParser(__doc__, seeds=10, budget=1024, quick=(3, 256))
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=1024)
-    parser.add_argument("--pop", type=int, default=32)
-    parser.add_argument("--refine-steps", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="3 seeds, budget 256")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.budget = 3, 256
     torch.manual_seed(0)
     generator = load_generator(args.generator, device=args.device)
     scorer = ClipScorer(load_clip(args.clip, device=args.device))

@@ -4,19 +4,24 @@ labeller ``human:NAME`` that the bias statistics read."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import errno
 import json
 import os
 import shutil
-import subprocess
-import time
-import urllib.request
 
 import pytest
+from browser import (
+    STREAMLIT_IDLE,
+    capture,
+    chromium,
+    colour_share,
+    dump_dom,
+    needs_chromium,
+    needs_devtools,
+    serve,
+)
 from sample_gallery import CLASSIFIER, ZERO_SHOT, SampleSpec, build_sample_gallery
-from test_app_screenshot import CHROMIUM, START_TIMEOUT_S, _capture, _colour_share, _free_port
 
 from data.errors import ConfigError
 from data.world.params import CLASSES
@@ -25,7 +30,6 @@ from gallery.app import annotate_page
 from gallery.app.annotate_page import UNDO_BUTTON, class_button
 from gallery.bias import gallery_bias
 from gallery.cli import main
-from gallery.report_commands import streamlit_command
 from gallery.store import Store
 from gallery.store.queries import counted_artworks, labelled_artworks
 
@@ -333,63 +337,23 @@ def test_a_torn_last_line_loses_only_itself(gallery):
 
 
 # -- in a real browser ---------------------------------------------------------------------------
-chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-
-
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     """The app served by ``streamlit run`` on a sample gallery: (url, gallery)."""
     gallery = build_sample_gallery(tmp_path_factory.mktemp("panel") / "g", SampleSpec(runs_per_prompt=6))
-    port = _free_port()
-    log = tmp_path_factory.mktemp("log") / "streamlit.log"
-    with open(log, "w") as handle:
-        server = subprocess.Popen(streamlit_command(gallery, port, "127.0.0.1"), stdout=handle,
-                                  stderr=subprocess.STDOUT,
-                                  env=os.environ | {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    with serve(gallery, tmp_path_factory.mktemp("log")) as url:
         yield url, gallery
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _dom(url: str, profile) -> str:
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               f"--user-data-dir={profile}", "--window-size=1280,900", "--virtual-time-budget=8000",
-               "--dump-dom", url]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False).stdout
-
-
-@chromium
+@needs_chromium
 def test_annotation_page_screenshot_shows_the_picture_and_the_class_buttons(panel, tmp_path):
     url, gallery = panel
     page = f"{url}/?page=annotate&annotator=screenshot"
-    pixels = _capture(page, "annotate", tmp_path,
-                      lambda p: _colour_share(p, (150, 190, 230), tolerance=45) > 0.03)
+    pixels = capture(page, "annotate", tmp_path,
+                     lambda p: colour_share(p, (150, 190, 230), tolerance=45) > 0.03)
     assert pixels.shape[:2] == (900, 1280)
-    assert _colour_share(pixels, (150, 190, 230), tolerance=45) > 0.03  # the enlarged scene's sky
-    dom = ""
-    for attempt in range(4):
-        dom = _dom(page, tmp_path / f"dom-{attempt}")
-        if "st-key-annotate-label-1" in dom:
-            break
+    assert colour_share(pixels, (150, 190, 230), tolerance=45) > 0.03  # the enlarged scene's sky
+    dom = dump_dom(page, tmp_path, until=lambda d: "st-key-annotate-label-1" in d)
     assert "<img" in dom
     for key, label in annotate_page.button_labels(CLASSES).items():
         assert f"st-key-{key}" in dom and label in dom
@@ -397,62 +361,23 @@ def test_annotation_page_screenshot_shows_the_picture_and_the_class_buttons(pane
     assert not (gallery / "annotations").exists()  # looking labels nothing
 
 
-@chromium
+@needs_devtools
 def test_keyboard_shortcuts_click_the_buttons_in_a_real_browser(panel, tmp_path):
     """Key presses through the Chrome DevTools protocol: 3, U, Z, 5 label, mark unsure, undo, label."""
-    websockets = pytest.importorskip("websockets")  # a Streamlit dependency
     url, gallery = panel
-    port = _free_port()
-    browser = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={port}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress = "document.querySelector('[data-testid=stProgress]').innerText"
+    with chromium(tmp_path / "profile") as page:
 
-    async def drive() -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=2) as response:
-                    target = next(t for t in json.load(response) if t["type"] == "page")
-                break
-            except (OSError, StopIteration, ValueError):
-                assert time.monotonic() < deadline, "chromium's debugging port never answered"
-                await asyncio.sleep(0.3)
-        async with websockets.connect(target["webSocketDebuggerUrl"], max_size=None) as socket:
-            calls = iter(range(1, 10**6))
+        def until(expression, seconds=60):
+            assert page.wait(expression, seconds), (expression, page.evaluate(progress), _events(gallery, "keys"))
 
-            async def call(method, **params):
-                number = next(calls)
-                await socket.send(json.dumps({"id": number, "method": method, "params": params}))
-                while (message := json.loads(await socket.recv())).get("id") != number:
-                    pass
-                return message.get("result", {})
-
-            async def value(expression):
-                return (await call("Runtime.evaluate", expression=expression, returnByValue=True))["result"].get("value")
-
-            async def until(expression, seconds=60):
-                deadline = time.monotonic() + seconds
-                while not await value(expression):
-                    assert time.monotonic() < deadline, (expression, await value(progress), _events(gallery, "keys"))
-                    await asyncio.sleep(0.25)
-
-            progress = "document.querySelector('[data-testid=stProgress]').innerText"
-            await call("Page.navigate", url=f"{url}/?page=annotate&annotator=keys")
-            await until("!!document.querySelector('.st-key-annotate-label-1 button') && !!window.artbiasAnnotateKeys")
+        page.open(f"{url}/?page=annotate&annotator=keys")
+        until("!!document.querySelector('.st-key-annotate-label-1 button') && !!window.artbiasAnnotateKeys")
+        for key, after in (("3", "1 of"), ("u", "2 of"), ("z", "1 of"), ("5", "2 of")):
             # the script has finished its run (so the buttons carry the picture now shown)
-            idle = "document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'notRunning'"
-            for key, after in (("3", "1 of"), ("u", "2 of"), ("z", "1 of"), ("5", "2 of")):
-                await until(idle, seconds=30)
-                await call("Input.dispatchKeyEvent", type="keyDown", key=key, text=key)
-                await call("Input.dispatchKeyEvent", type="keyUp", key=key)
-                await until(f"{progress}.startsWith({after!r}) && {idle}", seconds=30)
-
-    try:
-        asyncio.run(drive())
-    finally:
-        browser.terminate()
-        browser.wait(timeout=20)
+            until(STREAMLIT_IDLE, seconds=30)
+            page.press(key)
+            until(f"{progress}.startsWith({after!r}) && {STREAMLIT_IDLE}", seconds=30)
     events = _events(gallery, "keys")
     assert [(e["event"], e.get("label")) for e in events] == [
         ("label", CLASSES[2]), ("label", "unsure"), ("undo", None), ("label", CLASSES[4])]

@@ -4,15 +4,12 @@ nearest neighbours, the embedding map page and "more like this" on the artwork p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
-import urllib.request
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from browser import capture, colour_share, needs_chromium, serve
 from sample_gallery import CLASSIFIER, SampleSpec, build_sample_gallery
 
 from data.world.params import CLASSES
@@ -335,52 +332,21 @@ GEN_B_ORANGE = tuple(round(0.75 * c + 0.25 * 255) for c in (245, 133, 24))
 
 @pytest.fixture(scope="module")
 def served_map(tmp_path_factory):
-    from test_app_screenshot import CHROMIUM, START_TIMEOUT_S, _free_port
-
-    from gallery.report_commands import streamlit_command
-
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
     gallery = build_sample_gallery(tmp_path_factory.mktemp("gallery"), SampleSpec(runs_per_prompt=10,
                                                                                     baseline_samples=30))
     artworks = artworks_of(gallery)
     record_embeddings(Store(gallery), "made-up", {}, artworks["artwork_id"].tolist(),
                       artworks["image_sha256"].tolist(), made_up_vectors(artworks))
-    port = _free_port()
-    log = tmp_path_factory.mktemp("log") / "streamlit.log"
-    with open(log, "w") as handle:
-        server = subprocess.Popen(streamlit_command(gallery, port, "127.0.0.1"), stdout=handle,
-                                  stderr=subprocess.STDOUT,
-                                  env=os.environ | {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    with serve(gallery, tmp_path_factory.mktemp("log")) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
+@needs_chromium
 def test_map_page_screenshot_shows_the_points_coloured_by_generator(served_map, tmp_path):
-    from test_app_screenshot import _capture, _colour_share
-
     def drawn(pixels) -> bool:
-        return _colour_share(pixels, GEN_A_BLUE, 25) > 0 and _colour_share(pixels, GEN_B_ORANGE, 25) > 0
+        return colour_share(pixels, GEN_A_BLUE, 25) > 0 and colour_share(pixels, GEN_B_ORANGE, 25) > 0
 
-    pixels = _capture(f"{served_map}/?page=map&color=generator&roles=all", "map", tmp_path, drawn)
+    pixels = capture(f"{served_map}/?page=map&color=generator&roles=all", "map", tmp_path, drawn)
     assert pixels.shape[:2] == (900, 1280)
-    assert _colour_share(pixels, GEN_A_BLUE, 25) > 2e-4  # gen-a's points
-    assert _colour_share(pixels, GEN_B_ORANGE, 25) > 2e-4  # gen-b's points
+    assert colour_share(pixels, GEN_A_BLUE, 25) > 2e-4  # gen-a's points
+    assert colour_share(pixels, GEN_B_ORANGE, 25) > 2e-4  # gen-b's points

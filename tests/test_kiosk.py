@@ -3,27 +3,21 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import io
-import json
-import os
 import random
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import SCREEN, chromium, keep_screenshot, needs_devtools, serve
 from PIL import Image
 from sample_gallery import SampleSpec, build_sample_gallery, draw_scene
 from streamlit.testing.v1 import AppTest
@@ -442,126 +436,17 @@ def test_artbias_gallery_kiosk_passes_its_options(tmp_path, monkeypatch, capsys)
 
 
 # -- the served kiosk in headless Chromium -----------------------------------------------------
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
-try:
-    from websockets.sync.client import connect as websocket_connect
-except ImportError:  # Streamlit's own dependency; without it, the browser tests are skipped
-    websocket_connect = None
-browser_only = pytest.mark.skipif(
-    CHROMIUM is None or websocket_connect is None,
-    reason="needs chromium (apt-get install -y chromium) and the websockets package",
-)
-START_TIMEOUT_S = 90
-SCREEN = (1280, 900)
 KIOSK_BACKGROUND = (17, 17, 17)  # #111 in exhibition_page's CSS
 SKY = (150, 190, 230)  # the sample scenes' skies (tests/sample_gallery.py)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served_kiosk(tmp_path_factory):
     """``artbias gallery --kiosk``'s Streamlit command on a sample gallery, on a free port."""
-    if CHROMIUM is None or websocket_connect is None:
-        pytest.skip("needs chromium and websockets")
     gallery = build_sample_gallery(tmp_path_factory.mktemp("served"), SampleSpec(runs_per_prompt=6, baseline_samples=20,
                                                                                   image_size=32))
-    port = _free_port()
-    log = tmp_path_factory.mktemp("log") / "streamlit.log"
-    env = os.environ | {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    with open(log, "w") as handle:
-        server = subprocess.Popen(streamlit_command(gallery, port, "127.0.0.1", kiosk=True, interval=300),
-                                  stdout=handle, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    with serve(gallery, tmp_path_factory.mktemp("log"), kiosk=True, interval=300) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-class _Page:
-    """One headless-Chromium tab driven over the DevTools protocol: it waits for the page
-    to draw (a screenshot flag alone fires before Streamlit has streamed the slide) and
-    presses real keys."""
-
-    def __init__(self, socket):
-        self._socket, self._id = socket, 0
-
-    def call(self, method: str, **params):
-        self._id += 1
-        self._socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
-        while True:  # events arrive in between; the answer carries our id
-            message = json.loads(self._socket.recv(timeout=60))
-            if message.get("id") == self._id:
-                assert "error" not in message, message
-                return message["result"]
-
-    def evaluate(self, expression: str):
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-    def wait(self, expression: str, timeout: float = 90):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.25)
-        return None
-
-    def press(self, key: str, code: str, key_code: int) -> None:
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=key_code)
-
-    def screenshot(self) -> np.ndarray:
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-@contextmanager
-def _chromium(profile: Path):
-    port = _free_port()
-    browser = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-         f"--window-size={SCREEN[0]},{SCREEN[1]}", f"--remote-debugging-port={port}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        targets = []
-        while not targets:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as response:
-                    targets = [t for t in json.load(response) if t["type"] == "page"]
-            except OSError:
-                assert time.monotonic() < deadline, "chromium did not start"
-                time.sleep(0.2)
-        with websocket_connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as socket:
-            page = _Page(socket)
-            page.call("Emulation.setDeviceMetricsOverride", width=SCREEN[0], height=SCREEN[1],
-                      deviceScaleFactor=1, mobile=False)
-            yield page
-    finally:
-        browser.terminate()
-        browser.wait(timeout=20)
 
 
 _COUNTER_JS = "[...document.querySelectorAll('.kiosk-meta')].map(e => e.textContent).find(t => t.includes(' / ')) || ''"
@@ -574,20 +459,17 @@ _CHROME_JS = ("[...document.querySelectorAll('header, [data-testid=stToolbar], [
               ".map(e => e.tagName + ' ' + (e.getAttribute('data-testid') || e.className))")
 
 
-@browser_only
+@needs_devtools
 def test_kiosk_screenshot_shows_a_sharp_picture_and_no_streamlit_chrome(served_kiosk, tmp_path):
-    with _chromium(tmp_path / "profile") as page:
-        page.call("Page.navigate", url=f"{served_kiosk}/?slide=2")
+    with chromium(tmp_path / "profile") as page:
+        page.open(f"{served_kiosk}/?slide=2")
         box = page.wait(_PICTURE_JS)
         assert box, "the kiosk showed no picture"
         time.sleep(1)  # let the fonts and the last deltas settle
         pixels = page.screenshot()
         chrome = page.evaluate(_CHROME_JS)
         text = page.evaluate("document.body.innerText")
-    keep = os.environ.get("ARTBIAS_SCREENSHOT_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(Path(keep) / "kiosk.png")
+    keep_screenshot("kiosk", pixels)
     assert pixels.shape[:2] == (SCREEN[1], SCREEN[0])
     assert chrome == [] and "Deploy" not in text  # no header, toolbar, menu, Deploy button or sidebar
     left, upper, right, lower = (int(round(v)) for v in box)
@@ -606,15 +488,19 @@ def test_kiosk_screenshot_shows_a_sharp_picture_and_no_streamlit_chrome(served_k
     assert "Asked for “" in text and "painted" in text
 
 
-@browser_only
+@needs_devtools
 def test_kiosk_keys_move_and_pause_the_show(served_kiosk, tmp_path):
-    with _chromium(tmp_path / "profile") as page:
-        page.call("Page.navigate", url=f"{served_kiosk}/?slide=2")
+    with chromium(tmp_path / "profile") as page:
+        page.open(f"{served_kiosk}/?slide=2")
         assert page.wait(f"({_COUNTER_JS}).startsWith('2 / ')")
-        page.press("ArrowRight", "ArrowRight", 39)
+        # each key only once the script has finished its run (and bound the buttons' keys)
+        page.wait_idle()
+        page.press("ArrowRight")
         assert page.wait(f"({_COUNTER_JS}).startsWith('3 / ')", timeout=30)
-        page.press(" ", "Space", 32)
+        page.wait_idle()
+        page.press(" ")
         assert page.wait(f"({_COUNTER_JS}).endsWith('paused')", timeout=30)
-        page.press("ArrowLeft", "ArrowLeft", 37)
+        page.wait_idle()
+        page.press("ArrowLeft")
         assert page.wait(f"({_COUNTER_JS}) .startsWith('2 / ')", timeout=30)
         assert page.evaluate(_COUNTER_JS).endswith("paused")
