@@ -104,23 +104,33 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: a training config must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
-        if "arch" not in raw:
-            raise ConfigError(f"{source}: names no 'arch'")
-        try:
-            return cls(**raw)
-        except TypeError as error:
-            raise ConfigError(f"{source}: {error}") from error
+        return config_from_dict(cls, raw, source, required=("arch",))
 
     def differences(self, other: TrainConfig) -> list[str]:
         """Keys (other than the resumable ones) whose values differ from ``other``'s."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        return sorted(k for k in mine if k not in RESUMABLE_KEYS and mine[k] != theirs[k])
+        return changed_keys(self.to_dict(), other.to_dict())
+
+
+def config_from_dict(cls, raw: dict, source: str, required: tuple[str, ...] = ()):
+    """A training config dataclass ``cls`` from JSON ``raw``; anything amiss is a ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a training config must be a JSON object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+    for key in required:
+        if key not in raw:
+            raise ConfigError(f"{source}: names no {key!r}")
+    try:
+        return cls(**raw)
+    except TypeError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def changed_keys(mine: dict, theirs: dict) -> list[str]:
+    """Keys of two configs' dicts whose values differ, leaving out those a resume may change."""
+    return sorted(k for k in mine if k not in RESUMABLE_KEYS and mine[k] != theirs.get(k))
 
 
 def default_config_path(arch: str) -> Path:

@@ -18,7 +18,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ from generators.training.checkpoint import (
     read_state,
     save_checkpoint,
 )
-from generators.training.config import CONFIG_DIR, read_config_file
+from generators.training.config import CONFIG_DIR, changed_keys, config_from_dict, read_config_file
 from generators.training.data import parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
@@ -45,7 +45,6 @@ from generators.training.precision import (
 from generators.training.runs import check_device, open_run, torch_threads
 
 DEFAULT_CONFIG = CONFIG_DIR / "ddpm-world.json"
-RESUMABLE_KEYS = ("steps", "sample_every", "checkpoint_every")
 SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 LOSS_COLUMNS = ("step", "loss", "lr")
 SAMPLER_STREAM, GRID_STREAM = 1_000_003, 2_000_003
@@ -120,19 +119,10 @@ class DiffusionTrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> DiffusionTrainConfig:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: a training config must be a JSON object")
-        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"{source}: unknown keys {unknown} for a diffusion training config")
-        try:
-            return cls(**raw)
-        except TypeError as error:
-            raise ConfigError(f"{source}: {error}") from error
+        return config_from_dict(cls, raw, source)
 
     def differences(self, other: DiffusionTrainConfig) -> list[str]:
-        mine, theirs = self.to_dict(), other.to_dict()
-        return sorted(k for k in mine if k not in RESUMABLE_KEYS and mine[k] != theirs.get(k))
+        return changed_keys(self.to_dict(), other.to_dict())
 
 
 def load_ddpm_config(path: str | Path | None = None, **overrides) -> DiffusionTrainConfig:
