@@ -13,8 +13,11 @@ through the store's write API, with small distinct PNGs. Then it measures:
   ``--repeats`` reruns, caches filled: what a visitor gets after the first view), against the
   target of 2 s;
 - the store queries behind the bias page and ``artbias bias`` (and the other pages' own
-  queries), each the median of ``--repeats`` calls, against the target of 200 ms; and the
-  whole bias report (``gallery_bias``: queries and statistics) for reference.
+  queries), each the median of ``--repeats`` calls, against the target of 200 ms; and, for
+  reference, the whole bias report (``gallery_bias``: queries and statistics, what ``artbias
+  bias`` computes), the part a page computes first (``gallery_bias(defer=True)``: every test
+  and adjusted p-value, no resampled intervals or between-generator tests) and the compare
+  page's counts (``gallery_compositions``).
 
 One machine, one run: the figures are this machine's.
 """
@@ -256,7 +259,7 @@ def measure_pages(gallery: Path, repeats: int) -> list[dict]:
 
 
 def measure_queries(gallery: Path, repeats: int) -> list[dict]:
-    from gallery.bias import gallery_bias
+    from gallery.bias import gallery_bias, gallery_compositions
     from gallery.store import Store, queries
 
     labellers = queries.labellers(gallery)["labeller"].tolist()
@@ -266,10 +269,11 @@ def measure_queries(gallery: Path, repeats: int) -> list[dict]:
     calls: dict[str, Callable[[], object]] = {
         "fingerprint (every page)": lambda: queries.fingerprint(gallery),
         "options (every page)": lambda: queries.options(gallery),
-        "labellers (bias)": lambda: queries.labellers(gallery),
-        "prompt_controls (bias)": lambda: queries.prompt_controls(gallery),
-        "search_clips (bias)": lambda: queries.search_clips(gallery),
-        **{f"labelled_artworks {name} (bias)": (lambda n=name: queries.labelled_artworks(gallery, n))
+        "labellers (bias: its labeller choice)": lambda: queries.labellers(gallery),
+        "report_reads (bias, exhibition: one transaction)": lambda: queries.report_reads(gallery),
+        "prompt_controls (artbias bias)": lambda: queries.prompt_controls(gallery),
+        "search_clips (compare)": lambda: queries.search_clips(gallery),
+        **{f"labelled_artworks {name} (compare)": (lambda n=name: queries.labelled_artworks(gallery, n))
            for name in labellers},
         "label_counts chosen (class counts of artbias demo)": lambda: Store(gallery).label_counts(CLASSIFIERS[0]),
         "count_artworks (gallery)": lambda: queries.count_artworks(gallery, everything),
@@ -285,13 +289,17 @@ def measure_queries(gallery: Path, repeats: int) -> list[dict]:
     for name, call in calls.items():
         wall, cpu = _median_time(call, repeats)
         results.append({"query": name, "s": wall, "cpu_s": cpu})
-    wall, cpu = _median_time(lambda: gallery_bias(gallery), 1)
-    results.append({"query": "gallery_bias: the whole bias report (queries + statistics)", "s": wall,
-                    "cpu_s": cpu, "reference": True})
+    for name, call in {
+        "gallery_bias: the whole report (artbias bias)": lambda: gallery_bias(gallery),
+        "gallery_bias(defer=True) (bias, exhibition: cold)": lambda: gallery_bias(gallery, defer=True),
+        "gallery_compositions (compare: cold)": lambda: gallery_compositions(gallery),
+    }.items():
+        wall, cpu = _median_time(call, 1)
+        results.append({"query": name, "s": wall, "cpu_s": cpu, "reference": True})
     return results
 
 
-def report(built: dict, pages: list[dict], queries_found: list[dict]) -> str:
+def report(built: dict, pages: list[dict], queries_found: list[dict], load_before: tuple | None = None) -> str:
     lines = [f"gallery: {built['artworks']:,} artworks, {built['runs']:,} runs, {built['labels']:,} labels, "
              f"{built['embedding_dim']}-dim embeddings"]
     if "seconds" in built:
@@ -299,6 +307,7 @@ def report(built: dict, pages: list[dict], queries_found: list[dict]) -> str:
         lines.append(f"built in {sum(s.values()):.1f} s (images {s['images']:.1f} s, rows {s['rows']:.1f} s, "
                      f"embeddings {s['embeddings']:.1f} s)")
     lines += ["", "wall: seconds on the clock; cpu: this process's CPU seconds (no waiting for a busy core)",
+              *([f"load average at the start: {', '.join(f'{v:.1f}' for v in load_before)}"] if load_before else []),
               f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores",
               "", f"{'page':<26}{'cold wall':>10}{'cold cpu':>9}{'warm wall':>10}{'warm cpu':>9}{'warm/2 s':>9}  verdict"]
     for page in pages:
@@ -337,10 +346,11 @@ def main(argv=None) -> int:
             print(f"building {args.artworks:,} artworks into {root} ...", file=sys.stderr)
             built = build_gallery(root, args.artworks, args.dim)
         print("measuring the pages ...", file=sys.stderr)
+        load_before = os.getloadavg()
         pages = measure_pages(root, args.repeats)
         print("measuring the queries ...", file=sys.stderr)
         found = measure_queries(root, args.repeats)
-    print(report(built, pages, found))
+    print(report(built, pages, found, load_before))
     if args.json:
         Path(args.json).write_text(json.dumps({"gallery": built, "pages": pages, "queries": found}, indent=2))
     slow = [p for p in pages if p["warm_s"] > PAGE_TARGET_S or p["problems"]]

@@ -30,7 +30,7 @@ from data.errors import ConfigError
 from gallery import aesthetics, known_truth, statistics
 from gallery.controls import ControlComparison, control_comparisons, judge_replication
 from gallery.store import GalleryError
-from gallery.store.queries import labelled_artworks, labellers, prompt_controls, search_clips
+from gallery.store.queries import labelled_artworks, labellers, report_reads, search_clips
 from generators import training_record
 
 
@@ -134,23 +134,22 @@ def reference_compositions(
 
 # -- the whole report -----------------------------------------------------------------------
 class _Reads:
-    """The gallery reads of one report, each made once (a labeller's artworks feed the scene
-    reports, the agreement, the attributes and the aesthetic values). Callers get the same
-    frame each time and only read it."""
+    """The gallery reads of one report: one snapshot (``queries.report_reads``: one state of the
+    gallery, one connection) whose frames feed the scene reports, the agreement, the
+    attributes and the aesthetic values. Callers get the same frame each time and only read it."""
 
     def __init__(self, gallery: str | Path):
         self.gallery = gallery
-        self._labelled: dict[str, pd.DataFrame] = {}
-        self._controls: dict[str, list[str]] | None = None
+        found = report_reads(gallery)
+        self.labellers, self.search_clips = found.labellers, found.search_clips
+        self._controls, self._labelled = found.prompt_controls, dict(found.labelled)
 
     def labelled(self, labeller: str) -> pd.DataFrame:
-        if labeller not in self._labelled:
+        if labeller not in self._labelled:  # no counted artwork: DuckDB's own empty frame
             self._labelled[labeller] = labelled_artworks(self.gallery, labeller)
         return self._labelled[labeller]
 
     def prompt_controls(self) -> dict[str, list[str]]:
-        if self._controls is None:
-            self._controls = prompt_controls(self.gallery)
         return self._controls
 
 
@@ -266,12 +265,11 @@ def gallery_bias(
     ``fill_intervals``, ``fill_between`` and ``complete`` add them later with the same numbers
     (every other number, the adjusted p-values included, is there either way).
     """
-    table = labellers(gallery)
-    names = table["labeller"].tolist()
-    clips = search_clips(gallery)
-    circular_all = circular_labellers(names, clips)
-    choice = choose_labellers(table, labeller, circular_all)
     reads = _Reads(gallery)
+    table = reads.labellers
+    names = table["labeller"].tolist()
+    circular_all = circular_labellers(names, reads.search_clips)
+    choice = choose_labellers(table, labeller, circular_all)
     labelled = reads.labelled(choice.labeller)
     classes_of = _classes(table)
     notes = []
@@ -400,6 +398,18 @@ def complete(bias: GalleryBias) -> GalleryBias:
     """Every number of the report drawn (in place; returns ``bias``): what ``to_json``,
     ``format_table``, ``overview_table`` and ``class_table`` show."""
     return fill_between(fill_intervals(bias))
+
+
+def gallery_compositions(
+    gallery: str | Path, *, labeller: str | None = None
+) -> tuple[str, list[statistics.Composition]]:
+    """The labeller ``gallery_bias(gallery, labeller=labeller)`` is about and the class counts
+    behind each of its reports (``statistics.compositions``), with no statistic computed: what
+    comparing two of them, or the generators for a prompt (``statistics.between_generators``,
+    the report's own numbers with its defaults), needs."""
+    table = labellers(gallery)
+    choice = choose_labellers(table, labeller, circular_labellers(table["labeller"].tolist(), search_clips(gallery)))
+    return choice.labeller, statistics.compositions(labelled_artworks(gallery, choice.labeller), choice.classes)
 
 
 def annotation_agreement(gallery: str | Path, specs: Sequence[str]) -> list[str]:

@@ -63,10 +63,15 @@ def swap_patterns(m: int) -> np.ndarray:
 
 
 def _swapped_totals(signs: np.ndarray, differences: np.ndarray) -> np.ndarray:
-    """``signs @ differences`` for sign patterns and one-hot differences, in integers: every
-    total is a whole number, so these are exactly the floating-point sums, without a BLAS call
-    (whose threads make a small product slow on a busy machine)."""
-    return (np.asarray(signs, dtype=np.int32) @ differences.astype(np.int32)).astype(float)
+    """``signs @ differences`` for sign patterns [P, m] and one-hot differences [m, K] (each row
+    +1 at the prompt's class, -1 at the control's): per class, the signs of the pairs with +1
+    there summed minus those with -1. Every total is a whole number, so these are exactly the
+    floating-point products' values, without a BLAS call (whose threads make this small product
+    slow on a busy machine)."""
+    totals = np.empty((len(signs), differences.shape[1]))
+    for c in range(differences.shape[1]):
+        totals[:, c] = signs[:, differences[:, c] > 0].sum(1) - signs[:, differences[:, c] < 0].sum(1)
+    return totals
 
 
 def paired_permutation_test(
@@ -245,12 +250,19 @@ def control_comparisons(
     modifier, algorithm, seed, replicate and predicted.
     """
     searched = labelled[labelled["kind"] == "search"]
+    # One join per prompt and control over every generator, split by generator afterwards: the
+    # generator is a pairing key, so each part is that generator's own join, rows in order.
+    joined = {}
+    for prompt, its_controls in controls.items():
+        for control in its_controls:
+            pairs = pair_up(searched, prompt, control)
+            joined[prompt, control] = (dict(tuple(pairs.groupby("generator", sort=False))), pairs.iloc[0:0])
     found: list[ControlComparison] = []
     for generator in sorted(searched["generator"].unique()):
-        rows = searched[searched["generator"] == generator]
         for prompt, its_controls in controls.items():
             for control in its_controls:
-                pairs = pair_up(rows, prompt, control)
+                by_generator, empty = joined[prompt, control]
+                pairs = by_generator.get(generator, empty)
                 per_replicate = []
                 replicate_ids = sorted(pairs["replicate"].unique())
                 if len(replicate_ids) > 1:

@@ -163,15 +163,17 @@ def serve(gallery: str | Path, port: int, address: str | None = None, *,
           kiosk: bool = False, interval: float | None = None) -> int:
     """Serve the Streamlit app on ``gallery`` until it stops; its exit code.
 
-    Streamlit runs in its own process group, which is stopped whenever this process stops
-    serving: the app exits, Ctrl+C (SIGINT), SIGTERM or SIGHUP, or an error here.
+    A gallery written by an older artbias is brought up to date first (``bring_up_to_date``:
+    the app only reads). Streamlit runs in its own process group, which is stopped whenever
+    this process stops serving: the app exits, Ctrl+C (SIGINT), SIGTERM or SIGHUP, or an error
+    here.
     """
     from gallery.store import GalleryError, Store
 
     store = Store(gallery)
     if not store.exists:
         raise GalleryError(f"no gallery at {gallery} (run `artbias demo` or a campaign first)")
-    store.read("SELECT 1")  # a damaged file, or one that is no artbias gallery, is said now
+    bring_up_to_date(store)  # a damaged file, or one that is no artbias gallery, is said now
     check_port(port, address)
     print(f"artbias gallery: serving {gallery} on http://localhost:{port} (Ctrl+C stops)", flush=True)
     child = None
@@ -185,6 +187,32 @@ def serve(gallery: str | Path, port: int, address: str | None = None, *,
         finally:
             if child is not None:
                 stop_process_group(child)
+
+
+def bring_up_to_date(store) -> int | None:
+    """Migrate ``store`` (a ``gallery.store.Store``) when an older artbias wrote it, saying so
+    in one line; the schema version it had then, else None. Anything else a reader refuses (a
+    damaged or foreign file, one from a newer artbias, one without tables) stays the reader's
+    one-line ``GalleryError``; an older gallery is first read through (``Store.verify``), so a
+    damaged one is refused before anything is written into it."""
+    from gallery.store import SCHEMA_VERSION, GalleryError, Store
+
+    try:
+        store.read("SELECT 1")
+        return None
+    except GalleryError as refused:
+        try:
+            version = store.schema_version()
+        except GalleryError:
+            version = None
+        if version is None or not 0 < version < SCHEMA_VERSION:
+            raise refused from None
+    store.verify()
+    store.migrate()  # one transaction: every missing migration or none
+    Store(store.root).read("SELECT 1")
+    print(f"artbias gallery: brought {store.root} up to date (schema version {version} -> {SCHEMA_VERSION})",
+          flush=True)
+    return version
 
 
 class _Stopped(KeyboardInterrupt):

@@ -25,17 +25,16 @@ docs/statistics.md says why each method was chosen and what coverage it was meas
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.stats.contingency import association
-from statsmodels.stats.inter_rater import cohens_kappa
+from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import multinomial_proportions_confint, proportion_confint
+from statsmodels.stats.proportion import proportion_confint
 
 from data.errors import ConfigError
 
@@ -176,7 +175,16 @@ def normalised_entropy(counts: Sequence[float]) -> float:
     counts = np.asarray(counts, dtype=float)
     if counts.size < 2 or counts.sum() <= 0:
         return float("nan")
-    return float(stats.entropy(counts) / math.log(counts.size))
+    return float(_entropy(counts) / math.log(counts.size))
+
+
+def _entropy(shares: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) along the last axis: ``scipy.stats.entropy(shares, axis=-1)``'s
+    arithmetic (normalise, ``entr``, sum), without its per-call argument handling, which cost
+    more than the sums themselves."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = shares / shares.sum(axis=-1, keepdims=True)
+    return special.entr(shares).sum(axis=-1)
 
 
 def _counts_along(codes: np.ndarray, n_classes: int, axis: int) -> np.ndarray:
@@ -248,13 +256,32 @@ def simultaneous_intervals(
     bounds = np.full((len(unique), counts.shape[-1], 2), np.nan)
     for i, row in enumerate(unique):
         if row.sum() > 0:
-            bounds[i] = multinomial_proportions_confint(row, 1 - confidence, method="goodman")
+            bounds[i] = _goodman(row, 1 - confidence)
     bounds = bounds[np.ravel(where)].reshape(*counts.shape, 2)
     return bounds[..., 0], bounds[..., 1]
 
 
+def _goodman(counts: np.ndarray, alpha: float) -> np.ndarray:
+    """Goodman's simultaneous intervals [K, 2] of one composition: statsmodels'
+    ``multinomial_proportions_confint(counts, alpha, method="goodman")`` arithmetic, so the same
+    numbers, with its chi-square quantile computed once per (alpha, K) rather than per call."""
+    if (counts < 0).any():
+        raise ValueError("counts must be >= 0")
+    counts = np.array(counts, dtype=float)
+    n = counts.sum()
+    proportions = counts / n
+    chi2 = _goodman_quantile(alpha, len(counts))
+    delta = chi2**2 + (4 * n * proportions * chi2 * (1 - proportions))
+    return ((2 * n * proportions + chi2 + np.array([-np.sqrt(delta), np.sqrt(delta)])) / (2 * (chi2 + n))).T
+
+
+@functools.lru_cache(maxsize=32)
+def _goodman_quantile(alpha: float, k: int) -> float:
+    return stats.chi2.ppf(1 - alpha / k, 1)
+
+
 def _normalised_entropy_of_shares(shares: np.ndarray) -> np.ndarray:
-    return stats.entropy(shares, axis=-1) / math.log(shares.shape[-1])
+    return _entropy(shares) / math.log(shares.shape[-1])
 
 
 def _region_vertices(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -433,10 +460,16 @@ class TestResult:
         return asdict(self)
 
 
-def _g_test(result, dof: int, min_expected: float) -> TestResult:
-    """A scipy G-test result (every expected count large enough for its chi-square p-value)."""
-    return TestResult(float(result.statistic), dof, float(result.pvalue), "G-test (chi-square approximation)",
-                      min_expected)
+def _g_test(observed: np.ndarray, expected: np.ndarray, dof: int, min_expected: float) -> TestResult:
+    """The G-test of ``observed`` counts against ``expected`` ones (any shape, summed whole) with
+    its chi-square p-value (every expected count large enough). The arithmetic of scipy's
+    ``power_divergence(lambda_="log-likelihood")``, as ``chi2_contingency`` also uses it: terms
+    2 xlogy(o, o / e) summed over the flattened array, p from ``chdtrc(dof, G)``; so the same
+    numbers without its per-call argument handling, which cost more than the test."""
+    observed = np.asarray(observed, dtype=np.float64)
+    statistic = (2.0 * special.xlogy(observed, observed / expected)).sum()
+    return TestResult(float(statistic), dof, float(special.chdtrc(float(dof), statistic)),
+                      "G-test (chi-square approximation)", min_expected)
 
 
 def _g_statistic(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -500,8 +533,7 @@ def goodness_of_fit(
         )
     statistic = float(_g_statistic(observed[possible], expected))
     if min_expected >= MIN_EXPECTED:
-        result = stats.power_divergence(observed[possible], expected, lambda_="log-likelihood")
-        return _g_test(result, dof, min_expected)
+        return _g_test(observed[possible], expected, dof, min_expected)
     rng = np.random.default_rng(seed)
     simulated = rng.multinomial(int(n), reference[possible], size=n_simulations).astype(float)
     extreme = int(np.sum(_g_statistic(simulated, expected) >= statistic - 1e-9))
@@ -549,8 +581,7 @@ def homogeneity_test(
     min_expected = float(expected.min())
     dof = table.shape[1] - 1
     if min_expected >= MIN_EXPECTED:
-        result = stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")
-        return _g_test(result, dof, min_expected)
+        return _g_test(table, expected, dof, min_expected)
     method = stats.MonteCarloMethod(n_resamples=n_simulations, rng=np.random.default_rng(seed))
     result = stats.chi2_contingency(table.astype(int), correction=False, method=method)
     return TestResult(
@@ -623,7 +654,18 @@ def cramers_v(table: np.ndarray) -> float:
         return float("nan")
     if table.shape[1] < 2:
         return 0.0  # every row is the same single class: no association
-    return float(association(table.astype(int), method="cramer"))
+    return math.sqrt(_pearson_statistic(table) / table.sum() / (min(table.shape) - 1))
+
+
+def _pearson_statistic(table: np.ndarray) -> float:
+    """Pearson's chi-square statistic of a count table without empty rows or classes, with the
+    arithmetic of ``scipy.stats.chi2_contingency(table, correction=False)`` (expected counts
+    from the margins, the terms summed over the flattened table), so Cramér's V is the number
+    ``scipy.stats.contingency.association(method="cramer")`` gives, without its per-call
+    overhead (which dominated a report's cost)."""
+    observed = np.asarray(table, dtype=np.float64)
+    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
+    return float((((observed - expected) ** 2) / expected).sum())
 
 
 def pairwise_cramers_v(counts: Mapping[str, Sequence[int]]) -> pd.DataFrame:
@@ -766,12 +808,13 @@ class BetweenGenerators:
 
 
 def between_generators(
-    reports: Sequence[BiasReport], *, seed: int = 0, adjustment: str = "holm"
+    reports: Sequence[BiasReport | Composition], *, seed: int = 0, adjustment: str = "holm"
 ) -> list[BetweenGenerators]:
     """Per prompt with at least two generators (baselines as one more "prompt"): how strongly
     the generator decides the class. Every p-value here (overall and pairs, all prompts) is
-    adjusted as one family by ``adjustment``; the bias report's own family is left alone."""
-    by_prompt: dict[str | None, list[BiasReport]] = {}
+    adjusted as one family by ``adjustment``; the bias report's own family is left alone.
+    ``reports``: the bias reports, or their ``compositions`` (only counts are used)."""
+    by_prompt: dict[str | None, list[BiasReport | Composition]] = {}
     for report in reports:
         if report.n:
             by_prompt.setdefault(report.prompt, []).append(report)
@@ -797,6 +840,12 @@ def between_generators(
             for prompt, first, count in layout]
 
 
+@functools.lru_cache(maxsize=8)
+def _normal_quantile(level: float) -> float:
+    """``scipy.stats.norm.ppf(level)``, computed once per level (a report asks for it per class)."""
+    return stats.norm.ppf(level)
+
+
 def ratio_interval(
     x1: float, n1: float, x2: float, n2: float, confidence: float = 0.95
 ) -> tuple[float, float, float]:
@@ -813,7 +862,7 @@ def ratio_interval(
         x1, x2, n1, n2 = x1 + 0.5, x2 + 0.5, n1 + 0.5, n2 + 0.5
     ratio = (x1 / n1) / (x2 / n2)
     se = math.sqrt(max(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2, 0.0))
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = _normal_quantile(0.5 + confidence / 2)
     return ratio, ratio * math.exp(-z * se), ratio * math.exp(z * se)
 
 
@@ -970,20 +1019,50 @@ def agreement(
     if chance >= 1 - 1e-12:  # both labellers used one and the same class: kappa is undefined
         return Agreement(nan, nan, nan, n, observed, **shared)
     with np.errstate(invalid="ignore", divide="ignore"):  # a zero variance gives no z-value
-        result = cohens_kappa(table)  # its interval is always the 95% one
-    if not np.isfinite(result.std_kappa) or result.std_kappa <= 0:
+        kappa, std_kappa = _cohens_kappa(table)
+    if not np.isfinite(std_kappa) or std_kappa <= 0:
         # Perfect agreement, or one labeller using a single class (kappa 0 at 13/14 agreement):
         # the asymptotic standard error is 0 and its "interval" a single point, which would
         # claim a certainty the sample does not have. No interval; PABAK's remains.
-        return Agreement(float(result.kappa), nan, nan, n, observed, **shared)
+        return Agreement(float(kappa), nan, nan, n, observed, **shared)
+    delta = _normal_upper_quantile(0.025) * std_kappa  # the asymptotic 95% interval
     return Agreement(
-        float(result.kappa),
-        max(float(result.kappa_low), -1.0),  # the asymptotic interval can overshoot [-1, 1]
-        min(float(result.kappa_upp), 1.0),
+        float(kappa),
+        max(float(kappa - delta), -1.0),  # the asymptotic interval can overshoot [-1, 1]
+        min(float(kappa + delta), 1.0),
         n,
         observed,
         **shared,
     )
+
+
+def _cohens_kappa(table: np.ndarray) -> tuple[float, float]:
+    """Cohen's kappa of a square table and its asymptotic standard error, with the arithmetic of
+    statsmodels' ``cohens_kappa(table)`` (simple kappa), so the same numbers, without the
+    results object it builds (two frozen scipy distributions per call, most of its cost)."""
+    table = np.asarray(table, float)
+    agree = np.diag(table).sum()
+    nobs = table.sum()
+    probs = table / nobs
+    probs_diag = np.diag(probs)
+    freq_row = table.sum(1) / nobs
+    freq_col = table.sum(0) / nobs
+    agree_exp = np.diag(freq_col * freq_row[:, None]).sum()
+    kappa = (agree / nobs - agree_exp) / (1 - agree_exp)
+    term_a = (probs_diag * (1 - (freq_row + freq_col) * (1 - kappa)) ** 2).sum()
+    term_b = probs * (freq_col[:, None] + freq_row) ** 2
+    diagonal = np.arange(table.shape[0])
+    term_b[diagonal, diagonal] = 0
+    term_b = (1 - kappa) ** 2 * term_b.sum()
+    term_c = (kappa - agree_exp * (1 - kappa)) ** 2
+    var_kappa = (term_a + term_b - term_c) / (1 - agree_exp) ** 2 / nobs
+    return kappa, np.sqrt(var_kappa)
+
+
+@functools.lru_cache(maxsize=8)
+def _normal_upper_quantile(alpha: float) -> float:
+    """``scipy.stats.norm.isf(alpha)``, computed once per level."""
+    return stats.norm.isf(alpha)
 
 
 # -- reports ----------------------------------------------------------------------------------
@@ -1164,7 +1243,7 @@ def build_reports(labels: pd.DataFrame, classes: Sequence[str], **options) -> li
     return reports
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Resampling:
     """What a report's resampled intervals are drawn from: its artworks' class codes in order,
     the confusion matrix its corrected proportions use (None: no correction), and the seed and
@@ -1230,19 +1309,10 @@ def prepare_reports(
         raise ConfigError(
             f"unknown multiple-testing adjustment {adjustment!r}; use {list(ADJUSTMENTS)}"
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in labels.columns]
-    if missing:
-        raise ConfigError(f"labelled artworks lack column(s) {missing}")
     classes = list(classes)
     k = len(classes)
-    index = {name: i for i, name in enumerate(classes)}
-    unknown = sorted(set(labels["predicted"].dropna()) - set(index))
-    if unknown:
-        raise ConfigError(f"labels name classes {unknown} that are not among {classes}")
     references = dict(references or {})
-    frame = labels.copy()
-    frame["prompt"] = frame["prompt"].where(frame["prompt"].notna(), None)
-    frame["code"] = frame["predicted"].map(index)
+    frame = _coded(labels, classes)
 
     def counts_of(rows: pd.DataFrame) -> np.ndarray:
         return np.bincount(rows["code"].to_numpy(dtype=int), minlength=k)
@@ -1262,22 +1332,15 @@ def prepare_reports(
         other = dict(zip(agreement_labels["artwork_id"].tolist(), agreement_labels["predicted"].tolist(),
                          strict=True))
 
-    reports, resampling = [], []
-    groups = sorted(
-        frame.groupby(["generator", "prompt"], dropna=False),
-        key=lambda item: (item[0][0], item[0][1] is not None, str(item[0][1])),
-    )
-    for (generator, prompt), rows in groups:
-        prompt = (
-            None if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)) else prompt
-        )
+    reports, resampling, regions = [], [], []
+    for (generator, prompt), rows in _report_groups(frame):
         counts = counts_of(rows)
         n = int(counts.sum())
         codes = rows["code"].to_numpy(dtype=int)
         shares = proportions(counts)
         low, high = wilson_intervals(counts)
         joint_low, joint_high = simultaneous_intervals(counts)
-        entropy_low, entropy_high = entropy_range(joint_low, joint_high)
+        regions.append((joint_low, joint_high))
         report = BiasReport(
             generator=generator,
             prompt=prompt,
@@ -1299,8 +1362,8 @@ def prepare_reports(
                 for i, name in enumerate(classes)
             ],
             entropy=normalised_entropy(counts),
-            entropy_low=float(entropy_low),
-            entropy_high=float(entropy_high),
+            entropy_low=math.nan,  # below: every report's range at once
+            entropy_high=math.nan,
             vs_uniform=goodness_of_fit(counts, seed=seed),
         )
         if n < 10:
@@ -1343,8 +1406,71 @@ def prepare_reports(
                 report.warnings.append(f"{name}: {test.warning}")
         reports.append(report)
         resampling.append(Resampling(codes, matrix, seed, n_resamples))
+    if reports:  # entropy_range works row by row: batched, each report gets its own numbers
+        lows, highs = entropy_range(*(np.array(bounds) for bounds in zip(*regions, strict=True)))
+        for report, low, high in zip(reports, lows, highs, strict=True):
+            report.entropy_low, report.entropy_high = float(low), float(high)
     adjust_reports(reports, adjustment)
     return reports, resampling
+
+
+def _coded(labels: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """A copy of ``labels`` (checked) with baseline prompts as None and ``code``: each
+    artwork's class index in ``classes``."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in labels.columns]
+    if missing:
+        raise ConfigError(f"labelled artworks lack column(s) {missing}")
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(labels["predicted"].dropna()) - set(index))
+    if unknown:
+        raise ConfigError(f"labels name classes {unknown} that are not among {classes}")
+    frame = labels.copy()
+    frame["prompt"] = frame["prompt"].where(frame["prompt"].notna(), None)
+    frame["code"] = frame["predicted"].map(index)
+    return frame
+
+
+def _report_groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str | None], pd.DataFrame]]:
+    """((generator, prompt), rows) per report in report order: by generator, its baseline
+    (prompt None) first, then its prompts; rows in ``frame``'s order."""
+    groups = sorted(
+        frame.groupby(["generator", "prompt"], dropna=False),
+        key=lambda item: (item[0][0], item[0][1] is not None, str(item[0][1])),
+    )
+    return [((generator, None if prompt is None or (isinstance(prompt, float) and math.isnan(prompt))
+              else prompt), rows) for (generator, prompt), rows in groups]
+
+
+@dataclass(frozen=True, eq=False)  # holds an array: compared by identity
+class Composition:
+    """One generator's class counts for one prompt (None: its unguided baseline samples), as
+    in its ``BiasReport``: what comparing two of them, or ``between_generators``, needs."""
+
+    generator: str
+    prompt: str | None
+    classes: list[str]
+    counts: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.prompt is None
+
+    @property
+    def prompt_label(self) -> str:
+        return "(unguided baseline)" if self.prompt is None else self.prompt
+
+
+def compositions(labels: pd.DataFrame, classes: Sequence[str]) -> list[Composition]:
+    """Each (generator, prompt)'s class counts, in the order and with the counts of
+    ``prepare_reports``' reports (``labels`` as there), and no statistic computed."""
+    classes = list(classes)
+    return [Composition(generator, prompt, classes,
+                        np.bincount(rows["code"].to_numpy(dtype=int), minlength=len(classes)))
+            for (generator, prompt), rows in _report_groups(_coded(labels, classes))]
 
 
 def _add_baseline(report: BiasReport, counts: np.ndarray, baseline: np.ndarray | None) -> None:

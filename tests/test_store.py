@@ -20,7 +20,15 @@ import torch
 from PIL import Image
 
 from gallery.images import encode_png, image_files, save_image, sweep_orphans
-from gallery.store import SCHEMA_VERSION, TABLES, GalleryError, Store, export_gallery, utc_now
+from gallery.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    GalleryError,
+    Store,
+    export_gallery,
+    utc_now,
+)
 
 
 def tables_of(store: Store) -> set[str]:
@@ -69,6 +77,81 @@ def test_an_empty_v0_file_migrates_and_records_its_version(tmp_path):
     store.migrate()  # a second start applies nothing twice
     versions = store.read("SELECT version FROM schema_version")["version"].tolist()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _version_2_gallery(path: Path) -> Store:
+    """A gallery as artbias wrote it at schema version 2 (before the embedding tables), with a run."""
+    path.mkdir()
+    con = duckdb.connect(str(path / "gallery.duckdb"))
+    con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+    for version in (1, 2):
+        con.execute(MIGRATIONS[version])
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    con.close()
+    store = Store(path)
+    add_run(store, "r1")
+    return store
+
+
+def test_serving_an_older_gallery_brings_it_up_to_date_first(tmp_path, monkeypatch, capsys):
+    import socket
+
+    import gallery.report_commands as report_commands
+
+    store = _version_2_gallery(tmp_path / "old")
+    assert store.schema_version() == 2 < SCHEMA_VERSION
+    with pytest.raises(GalleryError, match="older"):
+        Store(store.root).read("SELECT 1")  # the app's readers refuse it as it is
+    started = []
+
+    class Child:  # Streamlit, as far as serve() can tell: it ran and exited
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(report_commands.subprocess, "Popen",
+                        lambda command, **kwargs: started.append(command) or Child())
+    monkeypatch.setattr(report_commands, "stop_process_group", lambda child: None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert report_commands.serve(store.root, port, "127.0.0.1") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"artbias gallery: brought {store.root} up to date (schema version 2 -> {SCHEMA_VERSION})"
+    assert len(out) == 2 and "serving" in out[1] and len(started) == 1
+    fresh = Store(store.root)
+    assert fresh.schema_version() == SCHEMA_VERSION
+    assert fresh.read("SELECT version FROM schema_version ORDER BY version")["version"].tolist() == list(
+        range(1, SCHEMA_VERSION + 1))
+    assert fresh.read("SELECT run_id FROM runs")["run_id"].tolist() == ["r1"]  # nothing lost
+    assert {"embedding_models", "embeddings"} <= tables_of(fresh)
+
+    assert report_commands.serve(store.root, port, "127.0.0.1") == 0  # up to date: nothing to say
+    assert "brought" not in capsys.readouterr().out and len(started) == 2
+
+
+def test_serving_a_newer_or_foreign_gallery_is_still_refused(tmp_path, monkeypatch, capsys):
+    import gallery.report_commands as report_commands
+
+    monkeypatch.setattr(report_commands.subprocess, "Popen", lambda *args, **kwargs: pytest.fail("served"))
+    newer = Store(tmp_path / "newer")
+    newer.migrate()
+    with newer.write() as con:
+        con.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION + 1, utc_now()])
+    (tmp_path / "foreign").mkdir()
+    con = duckdb.connect(str(tmp_path / "foreign" / "gallery.duckdb"))
+    con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.execute("CREATE TABLE notes (text VARCHAR)")
+    con.close()
+    for where, message in ((newer.root, "newer"), (tmp_path / "foreign", "not an artbias gallery")):
+        with pytest.raises(GalleryError, match=message) as refused:
+            report_commands.serve(where, 8501)
+        assert "\n" not in str(refused.value)
+    found = duckdb.connect(str(tmp_path / "foreign" / "gallery.duckdb"), read_only=True)
+    assert {row[0] for row in found.execute("SELECT table_name FROM information_schema.tables").fetchall()} == {
+        "schema_version", "notes"}  # nothing was written into the foreign file
+    found.close()
+    assert capsys.readouterr().out == ""
 
 
 def test_a_new_gallery_appears_complete(tmp_path):

@@ -122,21 +122,25 @@ def _test_line(name: str, test: TestResult | None) -> str:
     return f"- {name}: statistic {test.statistic:.2f}, df {test.dof}, **p = {test.p_value:.4g}** ({test.method})"
 
 
-def _report_section(report: BiasReport, baseline: BiasReport | None, index: int) -> None:
+def _report_section(report: BiasReport, baseline: BiasReport | None, index: int, figures: bool = True) -> None:
+    """One generator's report for the prompt; its charts only when ``figures`` (the tab is open)."""
     st.subheader(f"{common.escape(report.generator)} · {common.escape(report.prompt_label, None)}")
     left, right = st.columns(2)
     title = [f"{report.generator} · {report.prompt_label}", f"n = {report.n} artworks"]
     if baseline is not None and baseline is not report:
         title[1] += f"; baseline n = {baseline.n}"
     with left:
-        event = st.altair_chart(
-            charts.composition_chart(charts.report_frame(report, baseline), title, selectable=True,
-                                     height=REPORT_CHART_HEIGHT),
-            width="stretch", on_select="rerun", selection_mode=charts.SELECTION, key=f"bars_{index}",
-        )
-        clicked = [p for p in event.selection.get(charts.SELECTION, []) if p.get("generator") and p.get("class")]
-        if clicked:
-            _open_artworks(clicked[0]["generator"], clicked[0]["open_prompt"], clicked[0]["class"], report.labeller)
+        if figures:
+            event = st.altair_chart(
+                charts.composition_chart(charts.report_frame(report, baseline), title, selectable=True,
+                                         height=REPORT_CHART_HEIGHT),
+                width="stretch", on_select="rerun", selection_mode=charts.SELECTION, key=f"bars_{index}",
+            )
+            clicked = [p for p in event.selection.get(charts.SELECTION, [])
+                       if p.get("generator") and p.get("class")]
+            if clicked:
+                _open_artworks(clicked[0]["generator"], clicked[0]["open_prompt"], clicked[0]["class"],
+                               report.labeller)
         counted = {row.name: row.count for row in report.rows if row.count}
         chosen = st.pills(
             "Open the artworks of a class (or click its bar)", list(counted), key=f"open_{index}",
@@ -146,15 +150,16 @@ def _report_section(report: BiasReport, baseline: BiasReport | None, index: int)
             _open_artworks(report.generator, report.prompt_label, chosen, report.labeller)
     with right:
         if report.corrected_available:
-            corrected = charts.report_frame(report, None, corrected=True)
-            corrected = corrected[~corrected["series"].str.endswith("(reference)")]
-            st.altair_chart(
-                charts.composition_chart(
-                    corrected, ["raw vs corrected for classifier error", f"n = {report.n} artworks"],
-                    height=REPORT_CHART_HEIGHT,
-                ),
-                width="stretch",
-            )
+            if figures:
+                corrected = charts.report_frame(report, None, corrected=True)
+                corrected = corrected[~corrected["series"].str.endswith("(reference)")]
+                st.altair_chart(
+                    charts.composition_chart(
+                        corrected, ["raw vs corrected for classifier error", f"n = {report.n} artworks"],
+                        height=REPORT_CHART_HEIGHT,
+                    ),
+                    width="stretch",
+                )
             st.caption(f"Confusion matrix used: {common.escape(report.confusion_source, None)}")
         else:
             st.info("No confusion matrix for this labeller: no corrected proportions.")
@@ -264,8 +269,14 @@ def scene_labellers(gallery: Path) -> list[str]:
     return sorted(names, key=lambda n: n != first)
 
 
-def _attributes(bias: GalleryBias, prompts: list[str]) -> None:
-    """Time-of-day and weather distributions, and the mean aesthetic value per prompt."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _labeller_choices(gallery: str, fingerprint: tuple) -> list[str]:
+    return scene_labellers(Path(gallery))
+
+
+def _attributes(bias: GalleryBias, prompts: list[str], figures: bool = True) -> None:
+    """Time-of-day and weather distributions, and the mean aesthetic value per prompt; the
+    distributions' charts only when ``figures`` (the tab is open)."""
     if not bias.attributes:
         st.info("No time-of-day or weather labeller labelled this gallery (add time-world and "
                 "weather-world to the campaign's labellers).")
@@ -276,7 +287,7 @@ def _attributes(bias: GalleryBias, prompts: list[str]) -> None:
         st.subheader(f"{found.attribute.capitalize()} ({common.escape(found.labeller)})")
         baselines = {r.generator: r for r in found.reports if r.is_baseline}
         for report in found.reports:
-            if report.prompt_label != prompt:
+            if report.prompt_label != prompt or not figures:
                 continue
             title = [f"{found.attribute}: {report.generator} · {report.prompt_label}", f"n = {report.n} artworks"]
             st.altair_chart(charts.composition_chart(charts.report_frame(report, baselines.get(report.generator)),
@@ -355,7 +366,7 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     common.options(str(gallery), fingerprint)  # a gallery that cannot be read stops here, plainly
     st.title("Bias")
     labeller = None  # the report's own choice: a scene classifier independent of the search
-    choices = scene_labellers(gallery)
+    choices = _labeller_choices(str(gallery), fingerprint)
     if len(choices) > 1:
         with st.sidebar:
             labeller = url_state.widget("bias_labeller", url_state.choice("labeller", choices, choices[0]),
@@ -403,18 +414,20 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         list(TABS.values()), key="bias_tab", on_change="rerun"
     )
     url_state.write("bias_tab", tab_param, st.session_state["bias_tab"])
-    # What this view shows beyond the shared report: the prompt's resampled intervals (its
-    # corrected-proportion bars) and, on its tab only, the between-generator tests. A click on a
-    # tab reruns the page (``on_change="rerun"``), so the between tab fills itself when opened.
-    between_open = st.session_state["bias_tab"] == TABS["between"]
+    # Only the open tab draws its figures and computes what only they need: the prompt's
+    # resampled intervals (its corrected-proportion bars), the between-generator tests. A click
+    # on a tab reruns the page (``on_change="rerun"``), so a tab fills itself when opened; the
+    # text and tables of every tab are always there.
+    shown = {name: st.session_state["bias_tab"] == label for name, label in TABS.items()}
     bias = common.bias(str(gallery), labeller, fingerprint,
-                       (None if prompt == queries.BASELINE_LABEL else prompt,), between_open)
+                       (None if prompt == queries.BASELINE_LABEL else prompt,) if shown["prompt"] else (),
+                       shown["between"])
     with by_prompt:
         baselines = {r.generator: r for r in bias.reports if r.is_baseline}
         _controls(bias, prompt)
         for index, report in enumerate(bias.reports):
             if report.prompt_label == prompt:
-                _report_section(report, baselines.get(report.generator), index)
+                _report_section(report, baselines.get(report.generator), index, shown["prompt"])
     with overview_tab:
         overview = overview_frame(bias)
         st.dataframe(
@@ -438,11 +451,11 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         st.caption(f"Does the generator decide the class, for the same prompt? Cramér's V from 0 (same mix) to 1; "
                    f"p from Pearson's chi-square test of independence, adjusted (Holm) over every "
                    f"between-generator test; 95% interval by {CRAMERS_V_INTERVAL}.")
-        if between_open:
+        if shown["between"]:
             for name in prompts:
                 _between_generators(bias, name)
     with attributes_tab:
-        _attributes(bias, prompts)
+        _attributes(bias, prompts, shown["attributes"])
     with truth_tab:
         _labeller_checks(bias)
     with definitions_tab:

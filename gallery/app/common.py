@@ -9,7 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.bias import GalleryBias, fill_between, fill_intervals, gallery_bias
+from gallery.bias import (
+    GalleryBias,
+    fill_between,
+    fill_intervals,
+    gallery_bias,
+    gallery_compositions,
+)
+from gallery.statistics import BetweenGenerators, Composition, between_generators
 from gallery.store import queries
 
 GALLERY_ENV = "ARTBIAS_GALLERY"
@@ -66,6 +73,20 @@ def bias(gallery: str, labeller: str | None, fingerprint: tuple, prompts: tuple 
     found = _bias_core(gallery, labeller, fingerprint)
     fill_intervals(found, prompts, attributes=False)
     return fill_between(found) if between else found
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def compositions(gallery: str, fingerprint: tuple) -> tuple[str, list[Composition]]:
+    """The bias report's labeller (its default choice) and the class counts behind each of its
+    reports, nothing computed from them: a comparison of two needs no more."""
+    return gallery_compositions(gallery)
+
+
+@st.cache_data(show_spinner="Computing the statistics…", max_entries=8)
+def between(gallery: str, fingerprint: tuple) -> list[BetweenGenerators]:
+    """The bias report's between-generator tests (its labeller and defaults: the same numbers),
+    from the compositions alone."""
+    return between_generators(compositions(gallery, fingerprint)[1])
 
 
 def default_labeller(options: queries.Options) -> str | None:

@@ -2,39 +2,60 @@
 
 Its selections are in the URL: ``?page=compare&mode=generators&prompt=a+calm+sea&gen_a=...&gen_b=...``
 or ``?page=compare&mode=prompts&generator=...&prompt_a=...&prompt_b=...``.
+
+It needs the bias report's class counts (its labeller), not the report: each side's shares and
+intervals come from its counts, and two generators on one prompt are judged by the report's own
+between-generator test (``common.between``), so the numbers are the bias page's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from gallery.app import charts, common, url_state
-from gallery.bias import GalleryBias
-from gallery.statistics import BiasReport, CramersV, cramers_v_test, homogeneity_test
+from gallery.statistics import (
+    BetweenGenerators,
+    Composition,
+    CramersV,
+    cramers_v_test,
+    homogeneity_test,
+    normalised_entropy,
+    proportions,
+    wilson_intervals,
+)
 from gallery.store import queries
 
 MODES = {"generators": "two generators, one prompt", "prompts": "two prompts, one generator"}
 SAMPLES = 4
 
 
-def _side(gallery: Path, report: BiasReport | None, title: str, labeller: str, key: str) -> None:
+def side_frame(side: Composition) -> pd.DataFrame:
+    """``composition_chart``'s frame for one side: each class's share with its Wilson interval
+    (the bars the bias page draws for this report, as ``charts.report_frame`` builds them)."""
+    low, high = wilson_intervals(side.counts)
+    return pd.DataFrame({
+        "class": side.classes, "series": f"{side.prompt_label} (n={side.n})",
+        "proportion": proportions(side.counts), "low": low, "high": high,
+        "generator": side.generator, "open_prompt": side.prompt_label,
+    })
+
+
+def _side(gallery: Path, report: Composition | None, title: str, labeller: str, key: str) -> None:
     st.markdown(f"#### {common.escape(title, None)}")
     if report is None or report.n == 0:
         st.info("No labelled artworks here yet.")
         return
-    frame = charts.report_frame(report)
-    st.altair_chart(
-        charts.composition_chart(
-            frame[frame["series"].str.contains(r"\(n=")], [title, f"n = {report.n} artworks"]
-        ),
-        width="stretch",
-    )
+    frame = side_frame(report)
+    st.altair_chart(charts.composition_chart(frame, [title, f"n = {report.n} artworks"]), width="stretch")
+    top = frame.iloc[int(np.argmax(report.counts))]  # the first most frequent class, as a report's top
     st.markdown(
-        f"top class **{common.escape(report.top.name)}** {report.top.proportion:.2f} "
-        f"({report.top.wilson_low:.2f}–{report.top.wilson_high:.2f}) · "
-        f"normalised entropy {common.fmt(report.entropy, 2)} · n = {report.n}"
+        f"top class **{common.escape(top['class'])}** {top['proportion']:.2f} "
+        f"({top['low']:.2f}–{top['high']:.2f}) · "
+        f"normalised entropy {common.fmt(normalised_entropy(report.counts), 2)} · n = {report.n}"
     )
     prompts = (queries.BASELINE_LABEL,) if report.is_baseline else (report.prompt,)
     roles = ("baseline",) if report.is_baseline else ("chosen",)
@@ -52,11 +73,11 @@ def _side(gallery: Path, report: BiasReport | None, title: str, labeller: str, k
                     **({"role": "baseline"} if report.is_baseline else {}))
 
 
-def pair_association(bias: GalleryBias, left: BiasReport, right: BiasReport) -> CramersV:
-    """Cramér's V of the two sides with test and interval: the report's own (with its p-value
-    adjusted over the between-generator tests) when the sides are two generators on one prompt,
-    else computed for this pair alone."""
-    found = bias.between_for(left.prompt) if left.prompt == right.prompt else None
+def pair_association(between: list[BetweenGenerators], left: Composition, right: Composition) -> CramersV:
+    """Cramér's V of the two sides with test and interval: the report's own (``between``: its
+    between-generator tests, the p-value adjusted over them) when the sides are two generators
+    on one prompt, else computed for this pair alone."""
+    found = next((b for b in between if b.prompt == left.prompt), None) if left.prompt == right.prompt else None
     if found is not None:
         for candidate in found.pairs:
             if set(candidate.rows) == {left.generator, right.generator} and len(candidate.rows) == 2:
@@ -103,14 +124,12 @@ def render(gallery: Path, fingerprint: tuple) -> None:
     if not options.generators or not options.prompts:
         st.info("No artworks yet: nothing to compare.")
         return
-    labeller = common.default_labeller(options)
     chosen = _selections(options)
     if chosen is None:
         return
     mode, a, b, shared = chosen
-    # two generators on one prompt are judged by the report's own between-generator test
-    bias = common.bias(str(gallery), labeller, fingerprint, between=mode == MODES["generators"])
-    by_key = {(r.generator, r.prompt_label): r for r in bias.reports}
+    labeller, counted = common.compositions(str(gallery), fingerprint)
+    by_key = {(c.generator, c.prompt_label): c for c in counted}
     if mode == MODES["generators"]:
         left, right = by_key.get((a, shared)), by_key.get((b, shared))
         titles = (f"{a} · {shared}", f"{b} · {shared}")
@@ -126,7 +145,8 @@ def render(gallery: Path, fingerprint: tuple) -> None:
         )
         if test.warning:
             st.warning(test.warning)
-        found = pair_association(bias, left, right)
+        found = pair_association(common.between(str(gallery), fingerprint) if left.prompt == right.prompt else [],
+                                 left, right)
         adjusted = "" if found.test.p_adjusted is None else f", adjusted {found.test.p_adjusted:.3g}"
         st.markdown(
             f"**How different?** Cramér's V **{common.fmt(found.v, 2)}** "
@@ -138,6 +158,6 @@ def render(gallery: Path, fingerprint: tuple) -> None:
                    + (f"; p adjusted by {found.test.adjustment}." if found.test.adjustment else "."))
     first, second = st.columns(2)
     with first:
-        _side(gallery, left, titles[0], bias.labeller, "a")
+        _side(gallery, left, titles[0], labeller, "a")
     with second:
-        _side(gallery, right, titles[1], bias.labeller, "b")
+        _side(gallery, right, titles[1], labeller, "b")

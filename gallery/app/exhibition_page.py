@@ -99,7 +99,10 @@ def _slides(gallery: str, fingerprint: tuple, generators: tuple, prompts: tuple)
     )
     if artworks.empty:
         return []
-    counts = kiosk.class_counts(queries.labelled_artworks(gallery, labeller)) if labeller else {}
+    if bias is not None:
+        counts = kiosk.report_counts(bias)
+    else:
+        counts = kiosk.class_counts(queries.labelled_artworks(gallery, labeller)) if labeller else {}
     shown = set(artworks["generator"])
     findings = {} if bias is None else {g: kiosk.finding_lines(bias, g) for g in sorted(shown)}
     return kiosk.build_slides(artworks, counts, findings)

@@ -92,6 +92,13 @@ def class_counts(labelled: pd.DataFrame) -> dict[tuple[str, str | None], Counter
     return found
 
 
+def report_counts(bias) -> dict[tuple[str, str | None], Counter]:
+    """``class_counts`` from the bias report (``gallery.bias.GalleryBias``) instead of a read:
+    its reports count the same artworks, by the same labeller."""
+    return {(r.generator, r.prompt): Counter({row.name: row.count for row in r.rows if row.count})
+            for r in bias.reports}
+
+
 def comparison(counts: Counts, generator: str, prompt: str, predicted: str) -> str | None:
     """How often ``generator`` paints ``predicted`` when asked for ``prompt``, against how
     often it does unprompted: the share among that prompt's pictures over the share among

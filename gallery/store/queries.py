@@ -30,40 +30,51 @@ def read(gallery: str | Path, sql: str, params: Sequence | None = None) -> pd.Da
         raise GalleryError(f"{gallery} is not a complete artbias gallery yet ({error})") from error
 
 
+_LABELLERS_SQL = """
+    SELECT lb.labeller, lb.classes_json, lb.confusion_json, lb.identity_json,
+           count(l.artwork_id) AS labelled
+    FROM labellers lb LEFT JOIN labels l ON l.labeller = lb.labeller
+    GROUP BY ALL ORDER BY labelled DESC, lb.labeller
+"""
+
+
 def labellers(gallery: str | Path) -> pd.DataFrame:
     """Labellers that labelled something in the gallery, with classes and confusion matrix."""
-    return read(
-        gallery,
-        """
-        SELECT lb.labeller, lb.classes_json, lb.confusion_json, lb.identity_json,
-               count(l.artwork_id) AS labelled
-        FROM labellers lb LEFT JOIN labels l ON l.labeller = lb.labeller
-        GROUP BY ALL ORDER BY labelled DESC, lb.labeller
-        """,
-    )
+    return read(gallery, _LABELLERS_SQL)
 
 
 # The artworks the statistics count: one chosen artwork per finished search run (its 'top' and
 # 'pareto' siblings come from the same run and are not independent), and every unguided
 # baseline sample. Baseline rows get prompt NULL.
-_LABELLED_SQL = """
-    SELECT a.artwork_id, r.generator,
-           CASE WHEN r.kind = 'baseline' THEN NULL ELSE r.prompt END AS prompt,
-           r.kind, a.role, l.predicted, l.confidence, r.seed, r.modifier, r.algorithm,
-           coalesce(r.replicate, 0) AS replicate, r.clip
+_LABELLED_COLUMNS = """
+    a.artwork_id, r.generator,
+    CASE WHEN r.kind = 'baseline' THEN NULL ELSE r.prompt END AS prompt,
+    r.kind, a.role, l.predicted, l.confidence, r.seed, r.modifier, r.algorithm,
+    coalesce(r.replicate, 0) AS replicate, r.clip
+"""
+_LABELLED_FROM = """
     FROM artworks a
     JOIN runs r ON r.run_id = a.run_id
     JOIN labels l ON l.artwork_id = a.artwork_id
-    WHERE l.labeller = ? AND r.status = 'done'
+    WHERE r.status = 'done'
       AND ((r.kind = 'search' AND a.role = 'chosen') OR (r.kind = 'baseline' AND a.role = 'baseline'))
+"""
+_LABELLED_SQL = f"""
+    SELECT {_LABELLED_COLUMNS} {_LABELLED_FROM} AND l.labeller = ?
     ORDER BY r.generator, prompt, a.artwork_id
 """
+# Every labeller's: the same rows, labeller by labeller, each in ``_LABELLED_SQL``'s order.
+_EVERY_LABELLED_SQL = f"""
+    SELECT l.labeller AS _labeller, {_LABELLED_COLUMNS} {_LABELLED_FROM}
+    ORDER BY _labeller, r.generator, prompt, a.artwork_id
+"""
+_CAMPAIGN_CONFIGS_SQL = "SELECT config_json FROM campaigns ORDER BY created_at"
+_SEARCH_CLIPS_SQL = "SELECT DISTINCT clip FROM runs WHERE kind = 'search' AND clip IS NOT NULL"
 
 
-def prompt_controls(gallery: str | Path) -> dict[str, list[str]]:
-    """Prompt -> its control prompts, from every campaign's recorded configuration."""
+def _controls_of(configs: pd.Series) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for text in read(gallery, "SELECT config_json FROM campaigns ORDER BY created_at")["config_json"]:
+    for text in configs:
         config = json.loads(text) if isinstance(text, str) and text else {}
         for prompt in config.get("prompts", []):
             if isinstance(prompt, dict) and prompt.get("controls"):
@@ -72,14 +83,48 @@ def prompt_controls(gallery: str | Path) -> dict[str, list[str]]:
     return found
 
 
+def prompt_controls(gallery: str | Path) -> dict[str, list[str]]:
+    """Prompt -> its control prompts, from every campaign's recorded configuration."""
+    return _controls_of(read(gallery, _CAMPAIGN_CONFIGS_SQL)["config_json"])
+
+
 def search_clips(gallery: str | Path) -> set[str]:
     """The CLIP models that steered the gallery's searches."""
-    return set(read(gallery, "SELECT DISTINCT clip FROM runs WHERE kind = 'search' AND clip IS NOT NULL")["clip"])
+    return set(read(gallery, _SEARCH_CLIPS_SQL)["clip"])
 
 
 def labelled_artworks(gallery: str | Path, labeller: str) -> pd.DataFrame:
     """The artworks the statistics count, with ``labeller``'s label."""
     return read(gallery, _LABELLED_SQL, [labeller])
+
+
+@dataclass(frozen=True)
+class ReportReads:
+    """What the bias report reads, all from one state of the gallery: ``labellers``,
+    ``search_clips`` and ``prompt_controls`` as those functions give them, and ``labelled``:
+    labeller -> ``labelled_artworks(gallery, labeller)`` (the same columns, types, order and a
+    fresh index) for every labeller with a counted artwork."""
+
+    labellers: pd.DataFrame
+    search_clips: set[str]
+    prompt_controls: dict[str, list[str]]
+    labelled: dict[str, pd.DataFrame]
+
+
+def report_reads(gallery: str | Path) -> ReportReads:
+    """``ReportReads`` in one read transaction on one connection (``Store.snapshot``): no
+    campaign commits between its parts, and one connection instead of one per query."""
+    import duckdb
+
+    try:
+        found = Store(gallery).snapshot({"labellers": _LABELLERS_SQL, "clips": _SEARCH_CLIPS_SQL,
+                                         "campaigns": _CAMPAIGN_CONFIGS_SQL, "labelled": _EVERY_LABELLED_SQL})
+    except duckdb.CatalogException as error:
+        raise GalleryError(f"{gallery} is not a complete artbias gallery yet ({error})") from error
+    labelled = {name: rows.drop(columns="_labeller").reset_index(drop=True)
+                for name, rows in found["labelled"].groupby("_labeller", sort=False)}
+    return ReportReads(found["labellers"], set(found["clips"]["clip"]),
+                       _controls_of(found["campaigns"]["config_json"]), labelled)
 
 
 def counted_artworks(gallery: str | Path) -> pd.DataFrame:
@@ -185,13 +230,19 @@ class Options:
 
 
 def options(gallery: str | Path) -> Options:
-    runs = read(
-        gallery,
-        "SELECT r.generator, r.kind, r.prompt, count(a.artwork_id) AS n,"
-        " min(a.similarity) AS lo, max(a.similarity) AS hi"
-        " FROM runs r JOIN artworks a ON a.run_id = r.run_id WHERE r.status = 'done' GROUP BY ALL",
-    )
-    labellers = read(gallery, "SELECT labeller, classes_json FROM labellers ORDER BY labeller")
+    """The filters' values, from one read transaction (one connection, one gallery state)."""
+    import duckdb
+
+    try:
+        found = Store(gallery).snapshot({
+            "runs": "SELECT r.generator, r.kind, r.prompt, count(a.artwork_id) AS n,"
+                    " min(a.similarity) AS lo, max(a.similarity) AS hi"
+                    " FROM runs r JOIN artworks a ON a.run_id = r.run_id WHERE r.status = 'done' GROUP BY ALL",
+            "labellers": "SELECT labeller, classes_json FROM labellers ORDER BY labeller",
+        })
+    except duckdb.CatalogException as error:
+        raise GalleryError(f"{gallery} is not a complete artbias gallery yet ({error})") from error
+    runs, labellers = found["runs"], found["labellers"]
     classes = json.loads(labellers["classes_json"].iloc[0]) if len(labellers) else []
     prompts = sorted(runs.loc[runs["kind"] == "search", "prompt"].dropna().unique())
     if (runs["kind"] == "baseline").any():
