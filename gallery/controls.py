@@ -63,15 +63,10 @@ def swap_patterns(m: int) -> np.ndarray:
 
 
 def _swapped_totals(signs: np.ndarray, differences: np.ndarray) -> np.ndarray:
-    """``signs @ differences`` for sign patterns [P, m] and one-hot differences [m, K] (each row
-    +1 at the prompt's class, -1 at the control's): per class, the signs of the pairs with +1
-    there summed minus those with -1. Every total is a whole number, so these are exactly the
-    floating-point products' values, without a BLAS call (whose threads make this small product
-    slow on a busy machine)."""
-    totals = np.empty((len(signs), differences.shape[1]))
-    for c in range(differences.shape[1]):
-        totals[:, c] = signs[:, differences[:, c] > 0].sum(1) - signs[:, differences[:, c] < 0].sum(1)
-    return totals
+    """``signs @ differences`` for sign patterns and one-hot differences, in integers: every
+    total is a whole number, so these are exactly the floating-point sums, without a BLAS call
+    (whose threads make a small product slow on a busy machine)."""
+    return (np.asarray(signs, dtype=np.int32) @ differences.astype(np.int32)).astype(float)
 
 
 def paired_permutation_test(

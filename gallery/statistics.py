@@ -25,16 +25,20 @@ docs/statistics.md says why each method was chosen and what coverage it was meas
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
+from scipy.stats.contingency import association
+from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import multinomial_proportions_confint, proportion_confint
 
 from data.errors import ConfigError
 
@@ -175,16 +179,7 @@ def normalised_entropy(counts: Sequence[float]) -> float:
     counts = np.asarray(counts, dtype=float)
     if counts.size < 2 or counts.sum() <= 0:
         return float("nan")
-    return float(_entropy(counts) / math.log(counts.size))
-
-
-def _entropy(shares: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) along the last axis: ``scipy.stats.entropy(shares, axis=-1)``'s
-    arithmetic (normalise, ``entr``, sum), without its per-call argument handling, which cost
-    more than the sums themselves."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = shares / shares.sum(axis=-1, keepdims=True)
-    return special.entr(shares).sum(axis=-1)
+    return float(stats.entropy(counts) / math.log(counts.size))
 
 
 def _counts_along(codes: np.ndarray, n_classes: int, axis: int) -> np.ndarray:
@@ -256,32 +251,24 @@ def simultaneous_intervals(
     bounds = np.full((len(unique), counts.shape[-1], 2), np.nan)
     for i, row in enumerate(unique):
         if row.sum() > 0:
-            bounds[i] = _goodman(row, 1 - confidence)
+            bounds[i] = multinomial_proportions_confint(row, 1 - confidence, method="goodman")
     bounds = bounds[np.ravel(where)].reshape(*counts.shape, 2)
     return bounds[..., 0], bounds[..., 1]
 
 
-def _goodman(counts: np.ndarray, alpha: float) -> np.ndarray:
-    """Goodman's simultaneous intervals [K, 2] of one composition: statsmodels'
-    ``multinomial_proportions_confint(counts, alpha, method="goodman")`` arithmetic, so the same
-    numbers, with its chi-square quantile computed once per (alpha, K) rather than per call."""
-    if (counts < 0).any():
-        raise ValueError("counts must be >= 0")
-    counts = np.array(counts, dtype=float)
-    n = counts.sum()
-    proportions = counts / n
-    chi2 = _goodman_quantile(alpha, len(counts))
-    delta = chi2**2 + (4 * n * proportions * chi2 * (1 - proportions))
-    return ((2 * n * proportions + chi2 + np.array([-np.sqrt(delta), np.sqrt(delta)])) / (2 * (chi2 + n))).T
-
-
-@functools.lru_cache(maxsize=32)
-def _goodman_quantile(alpha: float, k: int) -> float:
-    return stats.chi2.ppf(1 - alpha / k, 1)
+def _normalised_entropies(counts: np.ndarray) -> np.ndarray:
+    """``normalised_entropy`` of each row of ``counts`` [R, K], in one ``scipy.stats.entropy``
+    call (NaN where a row has no counts)."""
+    counts = np.asarray(counts, dtype=float)
+    found = np.full(len(counts), np.nan)
+    filled = counts.sum(axis=-1) > 0
+    if counts.shape[-1] >= 2 and filled.any():
+        found[filled] = stats.entropy(counts[filled], axis=-1) / math.log(counts.shape[-1])
+    return found
 
 
 def _normalised_entropy_of_shares(shares: np.ndarray) -> np.ndarray:
-    return _entropy(shares) / math.log(shares.shape[-1])
+    return stats.entropy(shares, axis=-1) / math.log(shares.shape[-1])
 
 
 def _region_vertices(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -460,16 +447,10 @@ class TestResult:
         return asdict(self)
 
 
-def _g_test(observed: np.ndarray, expected: np.ndarray, dof: int, min_expected: float) -> TestResult:
-    """The G-test of ``observed`` counts against ``expected`` ones (any shape, summed whole) with
-    its chi-square p-value (every expected count large enough). The arithmetic of scipy's
-    ``power_divergence(lambda_="log-likelihood")``, as ``chi2_contingency`` also uses it: terms
-    2 xlogy(o, o / e) summed over the flattened array, p from ``chdtrc(dof, G)``; so the same
-    numbers without its per-call argument handling, which cost more than the test."""
-    observed = np.asarray(observed, dtype=np.float64)
-    statistic = (2.0 * special.xlogy(observed, observed / expected)).sum()
-    return TestResult(float(statistic), dof, float(special.chdtrc(float(dof), statistic)),
-                      "G-test (chi-square approximation)", min_expected)
+def _g_test(result, dof: int, min_expected: float) -> TestResult:
+    """A scipy G-test result (every expected count large enough for its chi-square p-value)."""
+    return TestResult(float(result.statistic), dof, float(result.pvalue), "G-test (chi-square approximation)",
+                      min_expected)
 
 
 def _g_statistic(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -533,7 +514,8 @@ def goodness_of_fit(
         )
     statistic = float(_g_statistic(observed[possible], expected))
     if min_expected >= MIN_EXPECTED:
-        return _g_test(observed[possible], expected, dof, min_expected)
+        result = stats.power_divergence(observed[possible], expected, lambda_="log-likelihood")
+        return _g_test(result, dof, min_expected)
     rng = np.random.default_rng(seed)
     simulated = rng.multinomial(int(n), reference[possible], size=n_simulations).astype(float)
     extreme = int(np.sum(_g_statistic(simulated, expected) >= statistic - 1e-9))
@@ -581,7 +563,8 @@ def homogeneity_test(
     min_expected = float(expected.min())
     dof = table.shape[1] - 1
     if min_expected >= MIN_EXPECTED:
-        return _g_test(table, expected, dof, min_expected)
+        result = stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")
+        return _g_test(result, dof, min_expected)
     method = stats.MonteCarloMethod(n_resamples=n_simulations, rng=np.random.default_rng(seed))
     result = stats.chi2_contingency(table.astype(int), correction=False, method=method)
     return TestResult(
@@ -609,21 +592,22 @@ def adjust_p_values(p_values: Sequence[float], method: str = "holm") -> np.ndarr
     adjusted = np.full(p_values.shape, np.nan)
     finite = np.isfinite(p_values)
     if finite.any():
-        adjusted[finite] = _holm(p_values[finite]) if method == "holm" else multipletests(
-            p_values[finite], method=method)[1]
+        with _collection_frozen():
+            adjusted[finite] = multipletests(p_values[finite], method=method)[1]
     return adjusted
 
 
-def _holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment: the i-th smallest of m p-values times (m - i + 1), made
-    non-decreasing, capped at 1. The arithmetic of statsmodels' ``multipletests(method="holm")``
-    (the same numbers), without the full garbage collection it runs on every call."""
-    order = np.argsort(p_values)
-    ranked = np.maximum.accumulate(p_values[order] * np.arange(len(p_values), 0, -1))
-    ranked[ranked > 1] = 1
-    adjusted = np.empty_like(ranked)
-    adjusted[order] = ranked
-    return adjusted
+@contextlib.contextmanager
+def _collection_frozen():
+    """statsmodels' Holm runs a full ``gc.collect()`` on every call, which walks every object
+    the process holds (tenths of a second in the app). Objects that exist already are moved out
+    of the collector's view (``gc.freeze``) for the call and back afterwards: the collection
+    then only looks at what the call itself made. The numbers are statsmodels' own."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def adjust_reports(reports: Sequence[BiasReport], method: str = "holm") -> int:
@@ -654,18 +638,7 @@ def cramers_v(table: np.ndarray) -> float:
         return float("nan")
     if table.shape[1] < 2:
         return 0.0  # every row is the same single class: no association
-    return math.sqrt(_pearson_statistic(table) / table.sum() / (min(table.shape) - 1))
-
-
-def _pearson_statistic(table: np.ndarray) -> float:
-    """Pearson's chi-square statistic of a count table without empty rows or classes, with the
-    arithmetic of ``scipy.stats.chi2_contingency(table, correction=False)`` (expected counts
-    from the margins, the terms summed over the flattened table), so Cramér's V is the number
-    ``scipy.stats.contingency.association(method="cramer")`` gives, without its per-call
-    overhead (which dominated a report's cost)."""
-    observed = np.asarray(table, dtype=np.float64)
-    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
-    return float((((observed - expected) ** 2) / expected).sum())
+    return float(association(table.astype(int), method="cramer"))
 
 
 def pairwise_cramers_v(counts: Mapping[str, Sequence[int]]) -> pd.DataFrame:
@@ -1019,50 +992,20 @@ def agreement(
     if chance >= 1 - 1e-12:  # both labellers used one and the same class: kappa is undefined
         return Agreement(nan, nan, nan, n, observed, **shared)
     with np.errstate(invalid="ignore", divide="ignore"):  # a zero variance gives no z-value
-        kappa, std_kappa = _cohens_kappa(table)
-    if not np.isfinite(std_kappa) or std_kappa <= 0:
+        result = cohens_kappa(table)  # its interval is always the 95% one
+    if not np.isfinite(result.std_kappa) or result.std_kappa <= 0:
         # Perfect agreement, or one labeller using a single class (kappa 0 at 13/14 agreement):
         # the asymptotic standard error is 0 and its "interval" a single point, which would
         # claim a certainty the sample does not have. No interval; PABAK's remains.
-        return Agreement(float(kappa), nan, nan, n, observed, **shared)
-    delta = _normal_upper_quantile(0.025) * std_kappa  # the asymptotic 95% interval
+        return Agreement(float(result.kappa), nan, nan, n, observed, **shared)
     return Agreement(
-        float(kappa),
-        max(float(kappa - delta), -1.0),  # the asymptotic interval can overshoot [-1, 1]
-        min(float(kappa + delta), 1.0),
+        float(result.kappa),
+        max(float(result.kappa_low), -1.0),  # the asymptotic interval can overshoot [-1, 1]
+        min(float(result.kappa_upp), 1.0),
         n,
         observed,
         **shared,
     )
-
-
-def _cohens_kappa(table: np.ndarray) -> tuple[float, float]:
-    """Cohen's kappa of a square table and its asymptotic standard error, with the arithmetic of
-    statsmodels' ``cohens_kappa(table)`` (simple kappa), so the same numbers, without the
-    results object it builds (two frozen scipy distributions per call, most of its cost)."""
-    table = np.asarray(table, float)
-    agree = np.diag(table).sum()
-    nobs = table.sum()
-    probs = table / nobs
-    probs_diag = np.diag(probs)
-    freq_row = table.sum(1) / nobs
-    freq_col = table.sum(0) / nobs
-    agree_exp = np.diag(freq_col * freq_row[:, None]).sum()
-    kappa = (agree / nobs - agree_exp) / (1 - agree_exp)
-    term_a = (probs_diag * (1 - (freq_row + freq_col) * (1 - kappa)) ** 2).sum()
-    term_b = probs * (freq_col[:, None] + freq_row) ** 2
-    diagonal = np.arange(table.shape[0])
-    term_b[diagonal, diagonal] = 0
-    term_b = (1 - kappa) ** 2 * term_b.sum()
-    term_c = (kappa - agree_exp * (1 - kappa)) ** 2
-    var_kappa = (term_a + term_b - term_c) / (1 - agree_exp) ** 2 / nobs
-    return kappa, np.sqrt(var_kappa)
-
-
-@functools.lru_cache(maxsize=8)
-def _normal_upper_quantile(alpha: float) -> float:
-    """``scipy.stats.norm.isf(alpha)``, computed once per level."""
-    return stats.norm.isf(alpha)
 
 
 # -- reports ----------------------------------------------------------------------------------
@@ -1340,7 +1283,7 @@ def prepare_reports(
         shares = proportions(counts)
         low, high = wilson_intervals(counts)
         joint_low, joint_high = simultaneous_intervals(counts)
-        regions.append((joint_low, joint_high))
+        regions.append((joint_low, joint_high, counts))
         report = BiasReport(
             generator=generator,
             prompt=prompt,
@@ -1361,7 +1304,7 @@ def prepare_reports(
                 )
                 for i, name in enumerate(classes)
             ],
-            entropy=normalised_entropy(counts),
+            entropy=math.nan,  # below: every report's at once
             entropy_low=math.nan,  # below: every report's range at once
             entropy_high=math.nan,
             vs_uniform=goodness_of_fit(counts, seed=seed),
@@ -1406,9 +1349,12 @@ def prepare_reports(
                 report.warnings.append(f"{name}: {test.warning}")
         reports.append(report)
         resampling.append(Resampling(codes, matrix, seed, n_resamples))
-    if reports:  # entropy_range works row by row: batched, each report gets its own numbers
-        lows, highs = entropy_range(*(np.array(bounds) for bounds in zip(*regions, strict=True)))
-        for report, low, high in zip(reports, lows, highs, strict=True):
+    if reports:  # scipy's entropy and entropy_range work row by row: batched, each report gets its own numbers
+        lows, highs, all_counts = (np.array(found) for found in zip(*regions, strict=True))
+        entropies = _normalised_entropies(all_counts)
+        lows, highs = entropy_range(lows, highs)
+        for report, entropy, low, high in zip(reports, entropies, lows, highs, strict=True):
+            report.entropy = float(entropy)
             report.entropy_low, report.entropy_high = float(low), float(high)
     adjust_reports(reports, adjustment)
     return reports, resampling
