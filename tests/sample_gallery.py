@@ -225,3 +225,19 @@ def build_sample_gallery(root: str | Path, spec: SampleSpec | None = None) -> Pa
 
 if __name__ == "__main__":
     print(build_sample_gallery(sys.argv[1] if len(sys.argv) > 1 else "gallery-sample"))
+
+
+def gallery_at_version(path: Path, version: int) -> Path:
+    """An empty gallery folder as an older artbias left it: migrations 1..``version`` only."""
+    import duckdb
+
+    from gallery.store.schema import MIGRATIONS
+
+    path.mkdir()
+    con = duckdb.connect(str(path / "gallery.duckdb"))
+    con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+    for step in range(1, version + 1):
+        con.execute(MIGRATIONS[step])
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [step])
+    con.close()
+    return path

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from browser import capture, colour_share, needs_chromium, serve
-from sample_gallery import CLASSIFIER, SampleSpec, build_sample_gallery
+from sample_gallery import CLASSIFIER, SampleSpec, build_sample_gallery, gallery_at_version
 
 from data.world.params import CLASSES
 from gallery.cli import main
 from gallery.embeddings import embed_gallery, pca, project
 from gallery.store import GalleryError, Store, queries
-from gallery.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gallery.store.schema import SCHEMA_VERSION
 from gallery.store.writes import prune_embeddings, record_embeddings
 
 SPEC = SampleSpec(runs_per_prompt=4, baseline_samples=10, image_size=16)
@@ -56,14 +55,7 @@ def embedded(gallery):
 
 # -- the migration and the write API ---------------------------------------------------------------
 def test_a_version_2_gallery_gains_the_embedding_tables(tmp_path):
-    path = tmp_path / "old"
-    path.mkdir()
-    con = duckdb.connect(str(path / "gallery.duckdb"))
-    con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
-    for version in (1, 2):
-        con.execute(MIGRATIONS[version])
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-    con.close()
+    path = gallery_at_version(tmp_path / "old", 2)
     store = Store(path)
     assert store.schema_version() == 2 and SCHEMA_VERSION >= 3
     with pytest.raises(GalleryError, match="older"):

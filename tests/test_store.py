@@ -18,10 +18,10 @@ import pyarrow.parquet
 import pytest
 import torch
 from PIL import Image
+from sample_gallery import gallery_at_version
 
 from gallery.images import encode_png, image_files, save_image, sweep_orphans
 from gallery.store import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     TABLES,
     GalleryError,
@@ -81,14 +81,7 @@ def test_an_empty_v0_file_migrates_and_records_its_version(tmp_path):
 
 def _version_2_gallery(path: Path) -> Store:
     """A gallery as artbias wrote it at schema version 2 (before the embedding tables), with a run."""
-    path.mkdir()
-    con = duckdb.connect(str(path / "gallery.duckdb"))
-    con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
-    for version in (1, 2):
-        con.execute(MIGRATIONS[version])
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-    con.close()
-    store = Store(path)
+    store = Store(gallery_at_version(path, 2))
     add_run(store, "r1")
     return store
 
