@@ -225,6 +225,18 @@ class Page:
             self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=key_code,
                       **(typed if kind == "keyDown" else {}))
 
+    def press_until(self, key: str, expression: str, timeout: float = 30, patience: float = 10) -> bool:
+        """Press ``key`` until ``expression`` holds: again only when nothing changed for
+        ``patience`` seconds (under load Streamlit can bind its keys after it reports idle, so
+        a first press may be lost; one that was merely slow has shown its effect by then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.wait_idle()
+            self.press(key)
+            if self.wait(expression, min(patience, max(deadline - time.monotonic(), 0.5))):
+                return True
+        return False
+
     def screenshot(self) -> np.ndarray:
         data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
