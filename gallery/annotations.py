@@ -277,8 +277,17 @@ def annotations_folder(gallery: str | Path) -> Path:
 
 
 def annotation_file(gallery: str | Path, annotator: str) -> Path:
-    """``GALLERY/annotations/NAME.jsonl`` (the name checked first, so it is never a path)."""
-    return annotations_folder(gallery) / f"{check_annotator(annotator)}{SUFFIX}"
+    """``GALLERY/annotations/NAME.jsonl`` (the name checked first, so it is never a path).
+
+    A name that differs only in case from an annotator already here is refused: on a
+    case-insensitive file system the two would share one file, mixing two people's labels."""
+    name = check_annotator(annotator)
+    folder = annotations_folder(gallery)
+    for path in folder.glob(f"*{SUFFIX}") if folder.is_dir() else []:
+        if path.stem != name and path.stem.casefold() == name.casefold():
+            raise ConfigError(f"the annotator {path.stem!r} already labels this gallery; "
+                              f"{name!r} differs only in case: use {path.stem!r} or another name")
+    return folder / f"{name}{SUFFIX}"
 
 
 def _append(path: Path, event: dict) -> None:

@@ -126,6 +126,16 @@ def test_a_click_that_names_a_picture_already_labelled_is_ignored(gallery):
     assert annotations.read_log(annotations.annotation_file(gallery, "alice")).labels == {}
 
 
+def test_a_name_that_differs_only_in_case_from_an_annotator_here_is_refused(gallery):
+    first = _order(gallery)[0]
+    annotations.append_label(gallery, "Alice", first, "sea")
+    with pytest.raises(ConfigError, match="'Alice' already labels this gallery"):
+        annotations.append_label(gallery, "alice", first, "forest")
+    annotations.append_label(gallery, "Alice", first, "forest")  # the same person carries on
+    annotations.append_label(gallery, "bob", first, "sea")  # another name is fine
+    assert sorted(p.stem for p in annotations.annotations_folder(gallery).glob("*.jsonl")) == ["Alice", "bob"]
+
+
 def test_the_sample_is_stratified_seeded_and_the_same_for_everyone(gallery, open_app):
     counted = counted_artworks(gallery)
     strata = counted.groupby(["generator", counted["prompt"].fillna("-")]).size()
