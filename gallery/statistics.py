@@ -1032,8 +1032,22 @@ class ClassRow:
     corrected_high: float | None = None
 
 
+class _OfAPrompt:
+    """What a report of one generator and one prompt (None: its unguided baseline) says of it."""
+
+    prompt: str | None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.prompt is None
+
+    @property
+    def prompt_label(self) -> str:
+        return "(unguided baseline)" if self.prompt is None else self.prompt
+
+
 @dataclass
-class BiasReport:
+class BiasReport(_OfAPrompt):
     """Everything measured about one generator's artworks for one prompt (or its baseline)."""
 
     generator: str
@@ -1063,13 +1077,6 @@ class BiasReport:
     low_confidence_share: float | None = None
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def is_baseline(self) -> bool:
-        return self.prompt is None
-
-    @property
-    def prompt_label(self) -> str:
-        return "(unguided baseline)" if self.prompt is None else self.prompt
 
     @property
     def counts(self) -> np.ndarray:
@@ -1388,7 +1395,7 @@ def _report_groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str | None], pd
 
 
 @dataclass(frozen=True, eq=False)  # holds an array: compared by identity
-class Composition:
+class Composition(_OfAPrompt):
     """One generator's class counts for one prompt (None: its unguided baseline samples), as
     in its ``BiasReport``: what comparing two of them, or ``between_generators``, needs."""
 
@@ -1401,13 +1408,6 @@ class Composition:
     def n(self) -> int:
         return int(self.counts.sum())
 
-    @property
-    def is_baseline(self) -> bool:
-        return self.prompt is None
-
-    @property
-    def prompt_label(self) -> str:
-        return "(unguided baseline)" if self.prompt is None else self.prompt
 
 
 def compositions(labels: pd.DataFrame, classes: Sequence[str]) -> list[Composition]:

@@ -97,25 +97,22 @@ def _selections(options: queries.Options) -> tuple[str, str, str, str] | None:
             return None
         prompt = url_state.widget("cmp_prompt", url_state.choice("prompt", prompts, prompts[0]),
                                   st.selectbox, "Prompt", prompts)
-        a_col, b_col = st.columns(2)
-        with a_col:
-            a = url_state.widget("cmp_gen_a", url_state.choice("gen_a", generators, generators[0]),
-                                 st.selectbox, "Generator A", generators)
-        with b_col:
-            b = url_state.widget("cmp_gen_b", url_state.choice("gen_b", generators, generators[1]),
-                                 st.selectbox, "Generator B", generators)
+        a, b = _two_choices("gen", "Generator", generators, generators[1])
         return mode, a, b, prompt
     generator = url_state.widget("cmp_generator", url_state.choice("generator", generators, generators[0]),
                                  st.selectbox, "Generator", generators)
-    a_col, b_col = st.columns(2)
-    with a_col:
-        a = url_state.widget("cmp_prompt_a", url_state.choice("prompt_a", prompts, prompts[0]),
-                             st.selectbox, "Prompt A", prompts)
-    with b_col:
-        second = prompts[min(1, len(prompts) - 1)]
-        b = url_state.widget("cmp_prompt_b", url_state.choice("prompt_b", prompts, second),
-                             st.selectbox, "Prompt B", prompts)
+    a, b = _two_choices("prompt", "Prompt", prompts, prompts[min(1, len(prompts) - 1)])
     return mode, a, b, generator
+
+
+def _two_choices(param: str, label: str, values: list, second) -> tuple:
+    """"A" and "B" side by side, kept in the URL as ``PARAM_a`` / ``PARAM_b``."""
+    chosen = []
+    for column, side, default in zip(st.columns(2), ("a", "b"), (values[0], second), strict=True):
+        with column:
+            chosen.append(url_state.widget(f"cmp_{param}_{side}", url_state.choice(f"{param}_{side}", values, default),
+                                           st.selectbox, f"{label} {side.upper()}", values))
+    return tuple(chosen)
 
 
 def render(gallery: Path, fingerprint: tuple) -> None:
