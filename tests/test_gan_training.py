@@ -147,6 +147,8 @@ def test_class_selection_keeps_only_those_classes(world, tmp_path):
         ({"batch_size": 1}, None, ConfigError, "batch size"),
         ({"precision": "float8"}, None, ConfigError, "unknown precision 'float8'"),
         ({"channels_last": "yes"}, None, ConfigError, "channels_last must be true or false"),
+        ({"ema_start_step": 5}, None, ConfigError, "ema_start_step needs ema_half_life_images"),
+        ({"ema_start_step": -1, "ema_half_life_images": 100}, None, ConfigError, "ema_start_step must be"),
         ({}, "missing", DatasetError, "does not exist"),
         ({}, "empty", DatasetError, "no images"),
     ],
@@ -232,3 +234,19 @@ def test_precision_and_layout_change_the_arithmetic_not_the_model(world, tmp_pat
     assert "float32" in (runs["float32"] / "card.md").read_text()
     single, mixed = (load_file(str(runs[p] / "checkpoint" / "state.safetensors")) for p in ("float32", "bfloat16"))
     assert any(not torch.equal(single[k], mixed[k]) for k in single)
+
+
+def test_a_late_starting_average_copies_the_generator_then_averages_without_changing_training(world, tmp_path):
+    # BigGAN's ema_start: until step 6 G_ema is G exactly; after it, an average that lags G.
+    # The average never feeds back, so G itself is the same as in a run without one.
+    def tensors(run):
+        return load_file(str(run / "checkpoint" / "state.safetensors"))
+
+    start = tiny_config("dcgan", steps=6, ema_half_life_images=100, ema_start_step=6)
+    at_start = tensors(train_gan(start, world, tmp_path / "start", progress=False, threads=1))
+    later = tensors(train_gan(replace(start, steps=12), world, tmp_path / "later", progress=False, threads=1))
+    plain = tensors(train_gan(tiny_config("dcgan", steps=12), world, tmp_path / "plain", progress=False, threads=1))
+    generator = [k[len("G."):] for k in at_start if k.startswith("G.")]
+    assert all(torch.equal(at_start[f"G_ema.{k}"], at_start[f"G.{k}"]) for k in generator)
+    assert any(not torch.equal(later[f"G_ema.{k}"], later[f"G.{k}"]) for k in generator)
+    assert all(torch.equal(later[f"G.{k}"], plain[f"G.{k}"]) for k in generator)

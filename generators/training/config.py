@@ -34,6 +34,8 @@ class TrainConfig:
     ema_half_life_images / ema_rampup: an exponential moving average of the generator
         (``G_ema``) whose weights halve their memory every that many images; with a ramp-up
         the half-life is at most ``ema_rampup`` x images seen so far (None: no EMA).
+    ema_start_step: the average only starts after this step (BigGAN's ``ema_start``): until
+        then ``G_ema`` is a copy of ``G``, so the average forgets the early, poor generators.
     precision / channels_last: "float32" or "bfloat16" (mixed precision under autocast) and
         the NHWC memory layout (``precision.py``); both change the numbers, not the recipe.
     augment: differentiable augmentations of what the discriminator sees, reals and fakes
@@ -56,6 +58,7 @@ class TrainConfig:
     r1_every: int = 16
     ema_half_life_images: float | None = None
     ema_rampup: float | None = None
+    ema_start_step: int = 0
     precision: str = "float32"
     channels_last: bool = False
     augment: tuple[str, ...] = ()
@@ -88,6 +91,11 @@ class TrainConfig:
             raise ConfigError(f"ema_half_life_images must be positive or null, got {self.ema_half_life_images}")
         if self.ema_rampup is not None and self.ema_rampup <= 0:
             raise ConfigError(f"ema_rampup must be positive or null, got {self.ema_rampup}")
+        start = self.ema_start_step
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise ConfigError(f"ema_start_step must be an integer >= 0, got {start!r}")
+        if start and self.ema_half_life_images is None:
+            raise ConfigError("ema_start_step needs ema_half_life_images (there is no average to start)")
         if not isinstance(self.model, dict):
             raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
         check_precision(self.precision, self.channels_last)

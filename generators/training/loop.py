@@ -179,7 +179,9 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
 
             state.step, state.images_seen = step, state.images_seen + batch
             if "G_ema" in networks:
-                beta = ema_beta(config.ema_half_life_images, batch, state.images_seen, config.ema_rampup)
+                # beta 0 copies G exactly (lerp with weight 1), until the average's start step
+                beta = (0.0 if step <= config.ema_start_step
+                        else ema_beta(config.ema_half_life_images, batch, state.images_seen, config.ema_rampup))
                 update_ema(networks["G_ema"], G, beta)
 
             # One transfer (one device sync) for the whole row.
