@@ -100,6 +100,12 @@ def unguided_fd(generator, generator_name: str, classes: list[str], n: int) -> f
     return world_frechet_distance(images, composition).value
 
 
+def file_stem(generator: str) -> str:
+    """A generator spec as one file name ("biggan:/runs/x" -> "biggan_x")."""
+    family, _, path = generator.partition(":")
+    return f"{family}_{Path(path).name}" if path else family
+
+
 def save_sheet(images: torch.Tensor, columns: int, path: Path) -> None:
     from torchvision.utils import save_image
 
@@ -135,7 +141,7 @@ def main() -> None:
         kappa = f"{found['kappa']:.3f}" if found["kappa"] is not None else "  n/a"
         print(f"{name:10s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
               f"{found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)
-        save_sheet(found["images"], args.seeds, Path(args.out) / f"{args.generator}_{name}.png")
+        save_sheet(found["images"], args.seeds, Path(args.out) / f"{file_stem(args.generator)}_{name}.png")
     print(f"\nsample sheets (a row per class prompt, a column per seed): {args.out}/")
 
 
