@@ -3,7 +3,8 @@
 A labeller is named by a *spec*, the string galleries and reports know it by:
 
 - ``NAME`` or ``DIR``: a trained classifier (a catalogue name such as ``classifier-world``,
-  ``time-world`` or ``weather-world``, or a folder written by ``artbias train classifier``);
+  ``time-world`` or ``weather-world``, or a folder written by ``artbias train classifier``;
+  a catalogue name never reads a folder of that name: write ``./NAME`` for it);
   its classes are whatever it was trained on: the scene classes, or the values of a world
   attribute (time of day, weather);
 - ``clip:CLIP``: CLIP zero-shot over the scene classes, with any CLIP name ``search.clip``
@@ -30,7 +31,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from classifier.protocol import Confusion, Labeller, Labels, label
 from data.errors import ConfigError
@@ -167,15 +167,15 @@ def labeller_problem(spec: str) -> str | None:
 
         problem = clip_problem(parsed.target)
         return f"labeller {spec!r}: {problem}" if problem else None
-    path = Path(spec).expanduser()
-    if path.is_dir():
+    from data.weights.catalog import find_entry, local_folder, suggest
+
+    path = local_folder(spec)
+    if path is not None:
         from classifier.model import CONFIG_FILE
 
         return None if (path / CONFIG_FILE).is_file() else f"labeller folder {path} has no {CONFIG_FILE}"
     if "/" in spec:
         return f"labeller folder {spec} does not exist"
-    from data.weights.catalog import find_entry, suggest
-
     entry = find_entry(spec)
     if entry is None:
         return f"unknown labeller {spec!r}{suggest(spec, 'classifier')} (or clip:NAME for zero-shot)"
@@ -195,7 +195,9 @@ def weights_needed(spec: str) -> list[str]:
         from search.clip import weights_needed as clip_weights
 
         return clip_weights(parsed.target)
-    return [] if Path(spec).expanduser().is_dir() else [spec]
+    from data.weights.catalog import local_folder
+
+    return [] if local_folder(spec) is not None else [spec]
 
 
 def load_labeller(

@@ -199,15 +199,16 @@ def save_classifier(
 # -- loading -----------------------------------------------------------------------------------
 def _resolve_folder(name_or_path: str | Path) -> tuple[Path, dict | None]:
     """The classifier's folder, and the preprocessing its catalogue entry records (if named)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path, None
-    text = str(name_or_path)
-    if path.exists() or "/" in text or os.sep in text:
-        raise CheckpointError(f"classifier folder {path} does not exist or is not a folder")
-    from data.weights.catalog import get_entry
+    from data.weights.catalog import find_entry, get_entry, local_folder
     from data.weights.resolve import resolve_weights
 
+    path = Path(name_or_path).expanduser()
+    text = str(name_or_path)
+    folder = local_folder(text)  # a catalogue name is never read as a folder
+    if folder is not None:
+        return folder, None
+    if find_entry(text) is None and (path.exists() or "/" in text or os.sep in text):
+        raise CheckpointError(f"classifier folder {path} does not exist or is not a folder")
     entry = get_entry(text)
     if entry.kind != "classifier":
         raise ConfigError(f"{text!r} is a {entry.kind} model, not a scene classifier")

@@ -126,7 +126,7 @@ def labeller_needs(spec: str) -> list[ModelNeed]:
         need = clip_need(parsed.target, role="labeller")
         need.spec, need.cost_key = spec, need.cost_key or f"clip:{parsed.target}"
         return [need]
-    if find_entry(spec) is not None and not Path(spec).expanduser().is_dir():
+    if find_entry(spec) is not None:  # a catalogue name always means the catalogue model
         return [catalogue_need("labeller", spec, "classifier")]
     folder = Path(spec).expanduser()
     arch = _classifier_arch(folder)

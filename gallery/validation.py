@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from data.errors import ConfigError
+from data.errors import ArtbiasError, ConfigError
 from data.files import write_atomically
 from data.world.aesthetic import AestheticRule
 from data.world.params import CLASSES
@@ -48,6 +49,10 @@ PAINTABLE_SHARE = 0.02  # a class a generator draws in under this share of its u
 DEFAULT_LABELLER = "classifier-world"
 # Attribute labellers for generators that do not record what they drew (world GANs).
 ATTRIBUTE_LABELLERS = {"time": "time-world", "weather": "weather-world"}
+
+
+class ValidationError(ArtbiasError):
+    """A validation campaign that ran but left nothing to analyse (its searches failed)."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,8 @@ def analyse(gallery: Path, settings: ValidationSettings, rule: AestheticRule) ->
                 continue
             pairs = control_comparisons(labelled, list(names), {BEAUTY: [NEUTRAL, NEGATED]}, seed=settings.seed)
             pooled = {c.control: c for c in pairs if c.replicate == "pooled"}
+            if NEUTRAL not in pooled:
+                raise _nothing_paired(gallery, generator, labeller)
             # Reach: what the generator draws unprompted, as the model labeller sees it.
             model = settings.labeller if axis == "class" else ATTRIBUTE_LABELLERS[axis]
             reach_labels = labelled_artworks(gallery, model) if model != labeller else labelled
@@ -283,6 +290,23 @@ def analyse(gallery: Path, settings: ValidationSettings, rule: AestheticRule) ->
                     composition["corrected_tv"] = float(0.5 * np.abs(np.asarray(corrected) - reference).sum())
             found[report.generator].composition_tv = composition
     return found
+
+
+def _nothing_paired(gallery: Path, generator: str, labeller: str) -> ValidationError:
+    """Why no search under the beauty prompt pairs with one under its neutral control: most
+    often every search failed (the runs table records each failure and its traceback)."""
+    from gallery.store.queries import read
+
+    runs = read(gallery, "SELECT status, error FROM runs WHERE kind = 'search' AND generator = ?"
+                " ORDER BY started_at, run_id", [generator])
+    failed = runs[runs["status"] == "failed"]
+    if len(failed):
+        lines = str(failed["error"].iloc[0] or "").strip().splitlines()
+        first = re.sub(r"^(?:\w+\.)+(?=\w+:)", "", lines[-1].strip()) if lines else "unknown error"  # the class, not its module
+        return ValidationError(f"validation: {len(failed)} of {len(runs)} search runs of {generator} failed "
+                               f"(first: {first}); see the runs table of {gallery}")
+    return ValidationError(f"validation: no search of {generator} under {BEAUTY!r} pairs by seed with one under "
+                           f"{NEUTRAL!r} labelled by {labeller}; see the runs table of {gallery}")
 
 
 def _reference_shares(report, distance) -> np.ndarray | None:

@@ -5,6 +5,10 @@ Names a user can give:
 - ``local-dir:PATH`` or a directory holding ``open_clip_config.json`` + weights (the layout
   open_clip itself reads, the one the zoo ships);
 - ``ARCH/TAG`` for any open_clip pretrained tag, ``ARCH:FILE`` for local weights.
+
+A catalogue name always means the catalogue model, even beside a folder of that name in the
+working directory; write ``./NAME`` or ``local-dir:NAME`` for the folder
+(``data.weights.catalog.local_folder``).
 """
 
 from __future__ import annotations
@@ -87,8 +91,8 @@ def load_clip(name: str, *, device: torch.device | str = "cpu") -> ClipModel:
     logging.getLogger("root").setLevel(logging.WARNING)  # open_clip logs at INFO on the root
     if name.startswith("local-dir:"):
         return _from_open_clip(name, name, None, device)
-    path = Path(name)
-    if path.is_dir():
+    path = _folder(name)
+    if path is not None:
         if not (path / "open_clip_config.json").is_file():
             raise CheckpointError(f"CLIP directory {path} has no open_clip_config.json")
         return _from_open_clip(name, f"local-dir:{path}", None, device)
@@ -109,8 +113,8 @@ def clip_problem(name: str) -> str | None:
 
     if not name or not name.strip():
         return "CLIP name is empty"
-    path = Path(name.removeprefix("local-dir:")).expanduser()
-    if name.startswith("local-dir:") or path.is_dir():
+    path = _folder(name)
+    if path is not None:
         return None if (path / "open_clip_config.json").is_file() else f"CLIP folder {path} has no open_clip_config.json"
     if ":" in name:
         file = name.split(":", 1)[1]
@@ -125,9 +129,19 @@ def clip_problem(name: str) -> str | None:
 
 def weights_needed(name: str) -> list[str]:
     """Catalogue names whose weights loading ``name`` needs (none for folders, files, tags)."""
-    if name.startswith("local-dir:") or ":" in name or "/" in name or Path(name).expanduser().is_dir():
+    if ":" in name or "/" in name or _folder(name) is not None:
         return []
     return [name]
+
+
+def _folder(name: str) -> Path | None:
+    """The folder ``name`` reads: a ``local-dir:PATH`` (existing or not), or what
+    ``local_folder`` says (never for a catalogue name); None for every other form."""
+    from data.weights.catalog import local_folder
+
+    if name.startswith("local-dir:"):
+        return Path(name.removeprefix("local-dir:")).expanduser()
+    return local_folder(name)
 
 
 def clip_folder(clip: ClipModel) -> Path | None:
@@ -135,8 +149,8 @@ def clip_folder(clip: ClipModel) -> Path | None:
     a CLIP trained by artbias keeps its ``training.json``; None for files and published tags."""
     if clip.identity.get("path"):
         return Path(clip.identity["path"])
-    path = Path(clip.name.removeprefix("local-dir:")).expanduser()
-    return path if path.is_dir() else None
+    path = _folder(clip.name)
+    return path if path is not None and path.is_dir() else None
 
 
 def _from_catalog(name: str, device) -> ClipModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -14,6 +15,7 @@ from gallery.validation import (
     BEAUTY,
     NEGATED,
     NEUTRAL,
+    ValidationError,
     ValidationSettings,
     campaign_config,
     run_validation,
@@ -99,3 +101,18 @@ def test_a_world_under_a_bad_rule_is_refused_before_anything_is_written(tmp_path
     code = main(["data", "world", "--out", str(tmp_path / "w"), "--n", "12", "--aesthetic", str(bad)])
     assert code == 2 and "class weights must name exactly" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_validation_whose_searches_all_failed_says_so_in_one_line(tiny_clip_dir, tmp_path, capsys):
+    """A CLIP that cannot load inside the jobs: every search fails (the baseline needs no CLIP),
+    and the analysis names the failures instead of a bare KeyError."""
+    broken = shutil.copytree(tiny_clip_dir, tmp_path / "broken-clip")
+    (broken / "open_clip_model.safetensors").write_bytes(b"not a safetensors file")
+    settings = ValidationSettings(clip=str(broken), rule=str(DEFAULT_RULE_PATH), seeds=2, replicates=1,
+                                  pop_size=2, generations=1, baseline=6)
+    with pytest.raises(ValidationError) as raised:
+        run_validation(settings, tmp_path / "v", progress=False)
+    message = str(raised.value)
+    assert message.startswith("validation: 6 of 6 search runs of world-render failed (first: CheckpointError: CLIP ")
+    assert f"see the runs table of {tmp_path / 'v' / 'gallery'}" in message and "\n" not in message
+    assert not (tmp_path / "v" / "validation.json").exists()

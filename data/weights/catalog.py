@@ -193,6 +193,18 @@ def find_entry(name: str) -> ModelEntry | None:
     return _catalogue().get(name)
 
 
+def local_folder(name: str) -> Path | None:
+    """The existing folder a user-given model name reads, or None (a catalogue name, a tag, a
+    file or nothing). The one rule for every kind of model: a name the catalogue knows always
+    means the catalogue model, even where a folder of that name exists in the working directory
+    (an output folder named after its model); any other name reads the folder it names. To read
+    such a folder, write it as a path: ``./clip-world``, an absolute or a ``~`` path."""
+    if not isinstance(name, str) or not name.strip() or find_entry(name) is not None:
+        return None
+    path = Path(name).expanduser()
+    return path if path.is_dir() else None
+
+
 def suggest(name: str, kind: str) -> str:
     """A hint for a mistyped ``kind`` name: close catalogue names, else all of that kind."""
     names = [entry.name for entry in list_models(kind)]
