@@ -16,6 +16,10 @@ search per class prompt the generator can paint and per seed; then, on the chose
 - **FD ratio**: their world Fréchet distance to fresh renders of the prompted classes, over
   the unguided samples' distance to renders of the training composition at the same n
   (docs/fidelity.md; the issue's bar: <= 1.25);
+- **diversity**: per prompt, the mean pixel distance between the seeds' chosen artworks (at
+  16 px: colour, light and layout, not texture), over that between as many fresh renders of
+  the class (1: as varied as the world; near 0: one picture whatever the seed), averaged
+  over prompts;
 - the mean CLIP similarity reached, and seconds per search.
 
 A sample sheet per option is written under --out, so that a person can look: the numbers
@@ -31,7 +35,7 @@ import numpy as np
 import torch
 
 from bench.search_options import SearchBenchParser
-from classifier.fidelity import world_frechet_distance
+from classifier.fidelity import REFERENCE_SEED, world_frechet_distance, world_renders
 from classifier.generator_eval import labeller_agreement
 from classifier.labellers import load_labeller
 from generators.registry import load_generator
@@ -81,14 +85,26 @@ def measure_option(generator, clip, config, views, prompts, seeds, labellers) ->
     theirs = np.array([classes.index(second.classes[i]) for i in second.predict(images).argmax(1).tolist()])
     target = np.array([classes.index(name) for name in wanted])
     composition = {name: 1 / len(prompts) for name in prompts}
+    per_prompt = images.reshape(len(prompts), seeds, *images.shape[1:])
+    diversity = [spread(chosen) / spread(world_renders(seeds, {name: 1.0}, REFERENCE_SEED))
+                 for name, chosen in zip(prompts, per_prompt, strict=True)]
     return {
         "images": images,
         "hit": float(((mine == target) & (theirs == target)).mean()),
         "kappa": labeller_agreement(mine, classes, "classifier-world-b", images)["kappa"],
         "fd": world_frechet_distance(images, composition).value,
+        "diversity": float(np.mean(diversity)),
         "similarity": float(np.mean(similarity)),
         "seconds": seconds,
     }
+
+
+def spread(images: torch.Tensor) -> float:
+    """Mean pairwise Euclidean distance between the images at 16 px."""
+    from scipy.spatial.distance import pdist
+
+    small = torch.nn.functional.adaptive_avg_pool2d(images.float(), 16).flatten(1)
+    return float(pdist(small.numpy()).mean())
 
 
 def unguided_fd(generator, generator_name: str, classes: list[str], n: int) -> float:
@@ -129,7 +145,8 @@ def main() -> None:
     reference = unguided_fd(generator, args.generator, classes, n)
     print(f"generator {args.generator}, clip {args.clip}: {len(prompts)} class prompts x {args.seeds} seeds "
           f"(n = {n}), budget {args.budget}; unguided world FD at n = {n}: {reference:.2f}")
-    print(f"{'option':10s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'similarity':>10s} {'s/search':>9s}")
+    print(f"{'option':10s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'diversity':>9s} {'similarity':>10s} "
+          f"{'s/search':>9s}")
     chosen = options(args.pop, args.budget, args.refine_steps)
     if args.only:
         chosen = {name: chosen[name] for name in args.only.split(",")}
@@ -140,7 +157,7 @@ def main() -> None:
         found = measure_option(generator, clip, config, views, prompts, args.seeds, labellers)
         kappa = f"{found['kappa']:.3f}" if found["kappa"] is not None else "  n/a"
         print(f"{name:10s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
-              f"{found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)
+              f"{found['diversity']:9.2f} {found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)
         save_sheet(found["images"], args.seeds, Path(args.out) / f"{file_stem(args.generator)}_{name}.png")
     print(f"\nsample sheets (a row per class prompt, a column per seed): {args.out}/")
 
