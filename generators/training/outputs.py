@@ -102,7 +102,7 @@ def write_card(directory: Path, record: dict) -> None:
         + (f", DiffAugment ({', '.join(record['config']['augment'])})" if record["config"].get("augment") else "")
         + f", {describe_precision(record['config'])}",
         f"- **Final losses** (mean of the last 100 steps): {losses}",
-        f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} threads",
+        f"- **Wall time**: {record['wall_time_s'] / 60:.1f} min on {record['threads']} thread{'s' if record['threads'] != 1 else ''}",
         f"- **Reproduce**: `{record['command']}`",
         "",
         "Samples during training are in `samples/`, per-step losses in `losses.csv`. The",
