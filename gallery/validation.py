@@ -295,10 +295,9 @@ def analyse(gallery: Path, settings: ValidationSettings, rule: AestheticRule) ->
 def _nothing_paired(gallery: Path, generator: str, labeller: str) -> ValidationError:
     """Why no search under the beauty prompt pairs with one under its neutral control: most
     often every search failed (the runs table records each failure and its traceback)."""
-    from gallery.store.queries import read
+    from gallery.store.queries import search_outcomes
 
-    runs = read(gallery, "SELECT status, error FROM runs WHERE kind = 'search' AND generator = ?"
-                " ORDER BY started_at, run_id", [generator])
+    runs = search_outcomes(gallery, generator)
     failed = runs[runs["status"] == "failed"]
     if len(failed):
         lines = str(failed["error"].iloc[0] or "").strip().splitlines()

@@ -93,6 +93,12 @@ def search_clips(gallery: str | Path) -> set[str]:
     return set(read(gallery, _SEARCH_CLIPS_SQL)["clip"])
 
 
+def search_outcomes(gallery: str | Path, generator: str) -> pd.DataFrame:
+    """Status and error of every search run of a generator, oldest first."""
+    return read(gallery, "SELECT status, error FROM runs WHERE kind = 'search' AND generator = ? "
+                         "ORDER BY started_at, run_id", [generator])
+
+
 def labelled_artworks(gallery: str | Path, labeller: str) -> pd.DataFrame:
     """The artworks the statistics count, with ``labeller``'s label."""
     return read(gallery, _LABELLED_SQL, [labeller])
