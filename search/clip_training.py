@@ -224,11 +224,25 @@ def trained_rule(folder: str | Path):
     return AestheticRule.from_dict(raw, source=str(record)) if raw else AestheticRule.load()
 
 
+def rule_description(rule: dict | None) -> str:
+    """One line naming the notion of beauty a CLIP was trained under: the default rule, or what a
+    counterfactual rule ranks highest (its weights stay in ``training.json``)."""
+    from data.world.aesthetic import AestheticRule
+
+    if not rule or rule == AestheticRule.load().to_dict():
+        return "the world's default rule (data/world/aesthetic.json)"
+    def top(weights: dict[str, float]) -> str:  # ties named together
+        best = max(weights.values())
+        return f"{' = '.join(k for k, v in weights.items() if v == best)} ({best:+.1f})"
+
+    tops = ", ".join(f"{axis} {top(rule[axis])}" for axis in ("class", "time", "weather"))
+    return f"a rule of its own, not the world's default: highest {tops}; every weight in `aesthetic_rule`"
+
+
 def _card(record: dict) -> str:
     config, metrics = record["config"], record["metrics"]
     composition = ", ".join(f"{k} {v:.2f}" for k, v in record["data_composition"].items())
-    rule = record.get("aesthetic_rule") or {}
-    description = rule.get("description", "the world's default rule (data/world/aesthetic.json)")
+    description = rule_description(record.get("aesthetic_rule"))
     neutral = metrics.get("beautiful_minus_neutral_spearman")
     beauty = "" if neutral is None else (
         f"""  Spearman correlation with the aesthetic value of sim("a beautiful landscape") minus

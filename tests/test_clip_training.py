@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,3 +59,14 @@ def test_training_refuses_bad_input(world32, tmp_path):
     with pytest.raises(DatasetError, match="64 px"):  # the world is 32 px, clip-world wants 64
         train_clip(ClipTrainConfig(data=str(world32), out=str(tmp_path / "z"), epochs=1))
     assert not (tmp_path / "z").exists() and not list(tmp_path.glob(".z.partial*"))
+
+
+def test_the_card_names_the_rule_a_clip_learnt():
+    from data.world.aesthetic import AestheticRule
+    from search.clip_training import rule_description
+
+    default = AestheticRule.load().to_dict()
+    assert rule_description(default) == "the world's default rule (data/world/aesthetic.json)"
+    rules = Path(__file__).resolve().parents[1] / "data" / "world" / "rules"
+    city = AestheticRule.load(rules / "city.json").to_dict()
+    assert "class street (+1.5)" in rule_description(city) and "time golden = night (+0.6)" in rule_description(city)
