@@ -67,7 +67,7 @@ def paintable_classes(generator_name: str, classes: list[str]) -> list[str]:
     return [c for c, s in zip(classes, shares, strict=True) if s > 0] if shares else list(classes)
 
 
-def measure_option(generator, clip, config, views, prompts, seeds, labellers) -> dict:
+def measure_option(generator, clip, config, views, prompts, seeds, labellers, render_spread) -> dict:
     scorer = ClipScorer(clip, augmentations=views)
     images, wanted, similarity = [], [], []
     started = time.perf_counter()
@@ -86,8 +86,7 @@ def measure_option(generator, clip, config, views, prompts, seeds, labellers) ->
     target = np.array([classes.index(name) for name in wanted])
     composition = {name: 1 / len(prompts) for name in prompts}
     per_prompt = images.reshape(len(prompts), seeds, *images.shape[1:])
-    diversity = [spread(chosen) / spread(world_renders(seeds, {name: 1.0}, REFERENCE_SEED))
-                 for name, chosen in zip(prompts, per_prompt, strict=True)]
+    diversity = [spread(chosen) / render_spread[name] for name, chosen in zip(prompts, per_prompt, strict=True)]
     return {
         "images": images,
         "hit": float(((mine == target) & (theirs == target)).mean()),
@@ -155,7 +154,9 @@ def main() -> None:
     n = len(prompts) * args.seeds
     control = unguided_of_each_class(generator, labellers[0], prompts, args.seeds)
     reference = world_frechet_distance(control, {name: 1 / len(prompts) for name in prompts}).value
-    control_diversity = np.mean([spread(images) / spread(world_renders(args.seeds, {name: 1.0}, REFERENCE_SEED))
+    # How varied fresh renders of each class are: the unit of every diversity figure.
+    render_spread = {name: spread(world_renders(args.seeds, {name: 1.0}, REFERENCE_SEED)) for name in prompts}
+    control_diversity = np.mean([spread(images) / render_spread[name]
                                  for name, images in zip(prompts, control.split(args.seeds), strict=True)])
     print(f"generator {args.generator}, clip {args.clip}: {len(prompts)} class prompts x {args.seeds} seeds "
           f"(n = {n}), budget {args.budget}; unguided samples of the same classes: world FD {reference:.2f}, "
@@ -169,7 +170,7 @@ def main() -> None:
         if config.uses_realism and not generator.has_realism:
             print(f"{name:10s} (skipped: {args.generator} has no discriminator)")
             continue
-        found = measure_option(generator, clip, config, views, prompts, args.seeds, labellers)
+        found = measure_option(generator, clip, config, views, prompts, args.seeds, labellers, render_spread)
         kappa = f"{found['kappa']:.3f}" if found["kappa"] is not None else "  n/a"
         print(f"{name:10s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
               f"{found['diversity']:9.2f} {found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)

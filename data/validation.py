@@ -91,6 +91,13 @@ def check_number(value, name: str, *, minimum: float | None = None, maximum: flo
     return value
 
 
+def check_known_keys(raw: Mapping, known, source: str) -> None:
+    """A config's keys must all be ``known`` (a misspelt key would otherwise be ignored)."""
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+
+
 def check_finite_values(value, name: str):
     """Refuse NaN and infinities anywhere in a (nested) option value; returns it unchanged."""
     if isinstance(value, float) and not math.isfinite(value):

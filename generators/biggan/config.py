@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from data.errors import ConfigError
+from data.validation import check_known_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -91,9 +92,7 @@ class BigGANConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"BigGAN config must be a dict, got {type(raw).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"BigGAN config: unknown keys {unknown}; expected {sorted(known)}")
+        check_known_keys(raw, known, "BigGAN config")
         required = {f.name for f in fields(cls) if f.name not in ("eps", "n_stats")}
         missing = sorted(required - set(raw))
         if missing:

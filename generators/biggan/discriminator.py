@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from data.errors import ConfigError
+from data.validation import check_known_keys
 from generators.biggan.layers import SNConv2d, SNLinear
 
 
@@ -72,10 +73,7 @@ class DiscriminatorConfig:
     def from_dict(cls, raw: dict) -> DiscriminatorConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"BigGAN discriminator config must be a dict, got {type(raw).__name__}")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"BigGAN discriminator config: unknown keys {unknown}; expected {sorted(known)}")
+        check_known_keys(raw, cls.__dataclass_fields__, "BigGAN discriminator config")
         try:
             return cls(**raw)
         except TypeError as error:

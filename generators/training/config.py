@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from data.errors import ConfigError
+from data.validation import check_known_keys
 from generators.training.augment import check_policy
 from generators.training.precision import check_precision
 
@@ -123,10 +124,7 @@ def config_from_dict(cls, raw: dict, source: str, required: tuple[str, ...] = ()
     """A training config dataclass ``cls`` from JSON ``raw``; anything amiss is a ConfigError."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a training config must be a JSON object")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+    check_known_keys(raw, {f.name for f in fields(cls)}, source)
     for key in required:
         if key not in raw:
             raise ConfigError(f"{source}: names no {key!r}")

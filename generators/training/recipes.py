@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data.errors import ConfigError
+from data.validation import check_known_keys
 from data.world.params import CLASSES
 from generators.training.config import TrainConfig
 
@@ -25,9 +25,7 @@ Networks = dict[str, nn.Module]  # "G", "D" and, with an EMA, "G_ema"
 
 
 def _take(model: dict, defaults: dict, arch: str) -> dict:
-    unknown = sorted(set(model) - set(defaults))
-    if unknown:
-        raise ConfigError(f"{arch} model config: unknown keys {unknown}; expected some of {sorted(defaults)}")
+    check_known_keys(model, defaults, f"{arch} model config")
     return defaults | model
 
 
