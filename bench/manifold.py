@@ -5,7 +5,7 @@ Run by hand (never in CI):
     python -m bench.manifold --generator biggan-world --seeds 10 --budget 512
     python -m bench.manifold --quick                  # 2 seeds, budget 128
 
-For every option (GA, GA + gradient refinement, GA scored over augmented views, NSGA-II
+For every option (GA, GA kept on the prior's typical radius, GA + gradient refinement, GA scored over augmented views, NSGA-II
 with the discriminator's realism as a second objective, best-of-N from the prior), one
 search per class prompt the generator can paint and per seed; then, on the chosen artworks:
 
@@ -54,6 +54,7 @@ def options(pop: int, budget: int, refine_steps: int) -> dict[str, tuple[SearchC
     """Each option: its search config and the scorer's augmented views."""
     return {
         "ga": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget), 0),
+        "ga+typical": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, typical_set=True), 0),
         "ga+refine": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, refine_steps=refine_steps), 0),
         "ga+views": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget), VIEWS),
         "nsga2": (SearchConfig(algorithm="nsga2", pop_size=pop, budget=budget), 0),

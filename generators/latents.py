@@ -62,6 +62,15 @@ class LatentBlock:
         return (self.high - self.low) / np.sqrt(12.0)
 
     @property
+    def typical_radius(self) -> float | None:
+        """Where a Gaussian block's prior mass lies: its draws' distance from ``loc`` is close to
+        sqrt(size * E[(x - loc)^2]) (the typical set). None for a uniform block, which has none."""
+        if self.prior == "uniform":
+            return None
+        second_moment = 1.0 if self.prior == "normal" else float(truncnorm.moment(2, *self._standard_bounds))
+        return float(np.sqrt(self.size * second_moment)) * self.scale
+
+    @property
     def _standard_bounds(self) -> tuple[float, float]:
         return (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
 
@@ -127,6 +136,25 @@ class LatentSpace:
                 x = standard_uniform(b.size) * (b.high - b.low) + b.low
             parts.append(np.clip(x, b.low, b.high))
         return np.concatenate(parts, axis=1)
+
+    def to_typical_set(self, x: np.ndarray) -> np.ndarray:
+        """Flat vectors [n, n_var] with each Gaussian block moved radially onto its typical
+        radius (direction kept, then clipped to the bounds); uniform blocks unchanged.
+
+        Selection on a score drifts latents off the shell where the prior puts its mass, to
+        inputs the generator rarely saw in training; this keeps a search where it did."""
+        x = np.array(x, dtype=float, copy=True)
+        start = 0
+        for b in self.blocks:
+            part = x[:, start : start + b.size]
+            if b.typical_radius is not None:
+                offset = part - b.loc
+                length = np.linalg.norm(offset, axis=1, keepdims=True)
+                # A vector at the centre has no direction; it stays (a prior draw never is).
+                factor = np.divide(b.typical_radius, length, out=np.ones_like(length), where=length > 0)
+                part[:] = np.clip(b.loc + offset * factor, b.low, b.high)
+            start += b.size
+        return x
 
     def split(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Flat [B, n_var] -> {name: [B, *shape]} (views, so gradients flow)."""

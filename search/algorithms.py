@@ -11,7 +11,7 @@ from pymoo.operators.crossover.ux import UniformCrossover
 
 from generators.latents import LatentSpace
 from search.config import SearchConfig
-from search.operators import PriorGaussianMutation, PriorSampling
+from search.operators import PriorGaussianMutation, PriorSampling, TypicalSetRepair
 
 
 def build_algorithm(config: SearchConfig, space: LatentSpace) -> Algorithm:
@@ -20,12 +20,13 @@ def build_algorithm(config: SearchConfig, space: LatentSpace) -> Algorithm:
     # Uniform crossover swaps whole coordinates, so children of two typical Gaussian latents
     # stay typical; blending crossovers (SBX) shrink their norm toward the prior's centre.
     crossover = UniformCrossover(prob=config.crossover_prob)
+    repair = TypicalSetRepair(space) if config.typical_set else None
     if config.algorithm == "ga":
         return GA(pop_size=config.pop_size, sampling=sampling, crossover=crossover, mutation=mutation,
-                  eliminate_duplicates=False)
+                  repair=repair, eliminate_duplicates=False)
     if config.algorithm == "nsga2":
         return NSGA2(pop_size=config.pop_size, sampling=sampling, crossover=crossover, mutation=mutation,
-                     eliminate_duplicates=False)
+                     repair=repair, eliminate_duplicates=False)
     if config.algorithm == "cmaes":
         # Start at the prior's centre; per-coordinate step sizes follow the prior's spread.
         return CMAES(x0=space.centre(), sigma=config.cmaes_sigma, normalize=False, pop_size=config.pop_size,

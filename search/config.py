@@ -20,6 +20,9 @@ class SearchConfig:
     mutation_sigma: mutation step as a fraction of each variable's prior std.
     pareto_rule: how nsga2 picks one artwork from its front: knee, threshold (best
         similarity with realism >= realism_threshold) or similarity.
+    typical_set: ga and nsga2 put every offspring's Gaussian latent blocks back on the prior's
+        typical radius (``LatentSpace.to_typical_set``), so selection cannot drift to latent
+        norms the generator never saw (bench.manifold measures what it does to fidelity).
     refine_steps / refine_lr / prior_weight: Adam refinement of the best latents afterwards.
     """
 
@@ -33,6 +36,7 @@ class SearchConfig:
     cmaes_sigma: float = 0.5
     pareto_rule: str = "knee"
     realism_threshold: float = 0.0
+    typical_set: bool = False
     refine_steps: int = 0
     refine_lr: float = 0.05
     prior_weight: float = 1.0
@@ -49,6 +53,10 @@ class SearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if not isinstance(self.typical_set, bool):
+            raise ConfigError(f"typical_set must be true or false, got {self.typical_set!r}")
+        if self.typical_set and self.algorithm not in ("ga", "nsga2"):
+            raise ConfigError(f"typical_set applies to ga and nsga2, not {self.algorithm}")
         for name in ("mutation_sigma", "crossover_prob", "cmaes_sigma", "realism_threshold", "refine_lr",
                      "prior_weight", *(("mutation_prob",) if self.mutation_prob is not None else ())):
             check_number(getattr(self, name), name)  # NaN and infinities are refused

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from pymoo.core.mutation import Mutation
+from pymoo.core.repair import Repair
 from pymoo.core.sampling import Sampling
 
 from data.errors import ConfigError
@@ -50,3 +51,16 @@ class PriorGaussianMutation(Mutation):
         noise = random_state.standard_normal(X.shape) * self.steps
         low, high = self.space.bounds()
         return np.clip(np.where(mutate, X + noise, X), low, high)
+
+
+class TypicalSetRepair(Repair):
+    """Puts every offspring's Gaussian blocks back on their typical radius
+    (``LatentSpace.to_typical_set``): the search keeps the direction it found, not a norm the
+    prior never draws."""
+
+    def __init__(self, space: LatentSpace):
+        super().__init__()
+        self.space = space
+
+    def _do(self, problem, X, **kwargs):
+        return self.space.to_typical_set(X)

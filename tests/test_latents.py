@@ -88,3 +88,32 @@ def test_truncated_normal_prior_is_exact():
     assert abs(x.std().item() - block.spread) < 0.01 and block.spread < 1.0
     rng_draw = LatentSpace((block,)).sample_numpy(20, np.random.default_rng(0))
     assert np.abs(rng_draw).max() <= 2.0 and abs(rng_draw.std() - block.spread) < 0.01
+
+
+def test_typical_set_puts_each_gaussian_block_on_its_radius_and_keeps_direction():
+    s = space()
+    x = s.sample_numpy(200, np.random.default_rng(0))
+    x[:, :4] *= 1.7  # a search that drifted outward in z
+    typical = s.to_typical_set(x)
+    z, w, truncation = typical[:, :4], typical[:, 4:10], typical[:, 10]
+    # z: on the radius sqrt(4) wherever the bounds [-2, 2] allow it, pointing the same way
+    inside = np.all(np.abs(z) < 2, axis=1)
+    assert inside.mean() > 0.5
+    assert np.allclose(np.linalg.norm(z[inside], axis=1), 2.0)
+    cosine = np.sum(z * x[:, :4], axis=1) / np.linalg.norm(z, axis=1) / np.linalg.norm(x[:, :4], axis=1)
+    assert np.all(cosine[inside] > 1 - 1e-9)
+    # w: radius about loc 0.5 in units of its scale 0.1, and bounds [0, 1] hold everywhere
+    assert np.allclose(np.linalg.norm(w - 0.5, axis=1)[np.all((w > 0) & (w < 1), axis=1)], 0.1 * np.sqrt(6))
+    low, high = s.bounds()
+    assert np.all(typical >= low) and np.all(typical <= high)
+    assert np.array_equal(truncation, x[:, 10])  # a uniform block has no typical set
+    assert not np.shares_memory(typical, x)
+
+
+def test_typical_radius_is_where_prior_draws_lie():
+    block = LatentBlock("z", (512,), prior="truncnormal", scale=1.0, low=-1.5, high=1.5)
+    draws = LatentSpace((block,)).sample(2000, torch.Generator().manual_seed(0)).numpy()
+    norms = np.linalg.norm(draws, axis=1)
+    assert norms.mean() == pytest.approx(block.typical_radius, rel=0.01)
+    assert block.typical_radius < np.sqrt(512)  # truncation pulls it in
+    assert LatentBlock("t", (1,), prior="uniform", low=0, high=1).typical_radius is None

@@ -230,10 +230,31 @@ def test_prior_penalty_is_zero_in_the_typical_set(generator):
     assert prior_penalty(generator, 3 * typical).item() > 1
 
 
+@pytest.mark.parametrize("algorithm", ["ga", "nsga2"])
+def test_typical_set_search_evaluates_only_latents_on_the_typical_radius(generator, scorer, algorithm, monkeypatch):
+    populations = []
+    evaluate = LatentSearchProblem._evaluate
+
+    def recording(self, X, out, *args, **kwargs):
+        populations.append(np.array(X, dtype=float))
+        return evaluate(self, X, out, *args, **kwargs)
+
+    monkeypatch.setattr(LatentSearchProblem, "_evaluate", recording)
+    result = search(generator, scorer, seed=1, algorithm=algorithm, typical_set=True)
+    radius = generator.latent_space.blocks[0].typical_radius
+    evaluated = np.concatenate(populations)
+    assert len(evaluated) == result.evaluations
+    assert np.allclose(np.linalg.norm(evaluated, axis=1), radius, atol=1e-6)
+    assert np.linalg.norm(result.latent) == pytest.approx(radius, abs=1e-4)
+    plain = search(generator, scorer, seed=1, algorithm=algorithm)
+    assert not np.allclose(np.linalg.norm(plain.latent), radius, atol=1e-3)  # without it, norms drift
+
+
 @pytest.mark.parametrize(
     "settings",
     [{"algorithm": "sgd"}, {"budget": 8, "pop_size": 16}, {"pop_size": 0}, {"pareto_rule": "middle"},
-     {"mutation_sigma": 0}, {"refine_steps": -1}],
+     {"mutation_sigma": 0}, {"refine_steps": -1}, {"algorithm": "cmaes", "typical_set": True},
+     {"typical_set": "yes"}],
 )
 def test_bad_settings_are_refused(settings):
     with pytest.raises(ConfigError):
