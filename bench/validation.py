@@ -47,12 +47,14 @@ def main() -> None:
                 classes = result["classes"] or {}
                 rows.append((clip, objective, name, max(injected, key=injected.get), classes.get("top_injected"),
                              classes.get("top_measured"), result["class_spearman"],
-                             (classes.get("test") or {}).get("p_adjusted"), seconds))
+                             result["class_spearman_vs_neutral"], (classes.get("test") or {}).get("p_adjusted"),
+                             seconds))
     print(f"{'clip':22} {'objective':9} {'generator':16} {'top injected (all)':18} {'top injected (reach)':20} "
-          f"{'top measured':12} {'Spearman':>8} {'adj. p':>8} {'run s':>7}")
-    for clip, objective, name, top_all, top_reach, top_measured, rho, p, seconds in rows:
+          f"{'top measured':12} {'Spearman':>8} {'(neutral)':>9} {'adj. p':>8} {'run s':>7}")
+    for clip, objective, name, top_all, top_reach, top_measured, rho, rho_neutral, p, seconds in rows:
         print(f"{clip:22} {objective:9} {name:16} {top_all:18} {str(top_reach):20} {str(top_measured):12} "
-              f"{'-' if rho is None else f'{rho:.2f}':>8} {'-' if p is None else f'{p:.2g}':>8} {seconds:7.0f}")
+              f"{'-' if rho is None else f'{rho:.2f}':>8} {'-' if rho_neutral is None else f'{rho_neutral:.2f}':>9} "
+              f"{'-' if p is None else f'{p:.2g}':>8} {seconds:7.0f}")
 
 
 if __name__ == "__main__":

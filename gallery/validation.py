@@ -11,10 +11,17 @@ campaign on each generator:
 - labels: the artworks' true classes where the generator knows them (``world-render``: exact;
   BigGAN: the intended class), a scene classifier otherwise;
 
-and then asks, per generator: does the measured per-class beauty effect (the prompt's share of
-a class minus the neutral control's, paired by seed) rank the classes as the injected rule
-does (``class_spearman``), and is the top injected class the top measured one
-(``top_class_recovered``)? For the world GANs it also checks that the unguided mix recovers
+and then asks, per generator: is the top injected class the top measured one
+(``top_class_recovered``: the class whose share rises most from the neutral control to the
+beauty prompt, paired by seed, with its paired test), and does the measured beauty axis rank
+the classes as the injected rule does (``class_spearman``)? The ranking is measured from the
+negated control to the beauty prompt (a class's share under "a beautiful landscape" minus
+under "a dull landscape"): a search concentrates the beauty prompt on the top classes, so below
+them the neutral contrast is only minus the share "a landscape" gives a class, which ranks
+classes by how landscape-like they are; the dull prompt concentrates on the bottom classes,
+so the two ends of the axis together span the order. ``class_spearman_vs_neutral`` keeps the
+neutral contrast's ranking (on ``world-render`` it ranked every CLIP's classes worse: the
+README's validation section). For the world GANs it also checks that the unguided mix recovers
 the training composition (``composition_tv``).
 
 The objective: ``contrast`` (the default) searches for "a beautiful landscape" with its neutral
@@ -136,13 +143,14 @@ class AxisRecovery:
     effect: dict[str, float]  # beauty prompt's share minus the neutral control's, paired by seed
     effect_intervals: dict[str, tuple[float, float]]
     reachable: list[str]  # values the generator draws (unguided share >= PAINTABLE_SHARE)
-    spearman: float | None
+    spearman: float | None  # injected beauty against the beauty axis (beauty prompt minus negated control)
     top_injected: str | None
     top_measured: str | None
     recovered: bool | None
     n_pairs: int
     test: dict  # the paired test of prompt vs neutral control (p adjusted over the validation)
-    negated: dict | None = None  # the same comparison against "a dull landscape"
+    negated: dict | None = None  # the same comparison against "a dull landscape": the beauty axis
+    spearman_vs_neutral: float | None = None  # injected beauty against ``effect``
     replicate_tops: list[str | None] = field(default_factory=list)  # the top measured value per replicate
 
     @property
@@ -153,20 +161,29 @@ class AxisRecovery:
         return all(top == self.top_measured for top in self.replicate_tops)
 
 
+def _rank_correlation(injected: dict[str, float], measured: dict[str, float], names: list[str]) -> float | None:
+    """Spearman's rho over ``names``; None for fewer than 3 values or a measure without spread."""
+    if len(names) < 3 or np.ptp([measured.get(c, 0.0) for c in names]) == 0:
+        return None
+    return float(spearmanr([injected[c] for c in names], [measured.get(c, 0.0) for c in names]).statistic)
+
+
 def _recovery(injected: dict[str, float], vs_neutral: ControlComparison, reachable: list[str],
               labeller: str, vs_negated: ControlComparison | None) -> AxisRecovery:
     names = [c for c in injected if c in reachable]
     effect = {c: vs_neutral.differences.get(c, 0.0) for c in injected}
-    rho = None
-    if len(names) >= 3 and np.ptp([effect[c] for c in names]) > 0:
-        rho = float(spearmanr([injected[c] for c in names], [effect[c] for c in names]).statistic)
+    paired_negated = vs_negated is not None and vs_negated.n_pairs > 0
+    beauty_axis = {c: vs_negated.differences.get(c, 0.0) for c in injected} if paired_negated else effect
     top_injected = max(names, key=injected.get) if names else None
     top_measured = max(names, key=effect.get) if names and vs_neutral.n_pairs else None
     return AxisRecovery(
-        labeller, injected, effect, dict(vs_neutral.difference_intervals), names, rho, top_injected,
+        labeller, injected, effect, dict(vs_neutral.difference_intervals), names,
+        _rank_correlation(injected, beauty_axis, names), top_injected,
         top_measured, None if top_measured is None else top_injected == top_measured, vs_neutral.n_pairs,
         asdict(vs_neutral.test), None if vs_negated is None else {
-            "differences": vs_negated.differences, "test": asdict(vs_negated.test), "n_pairs": vs_negated.n_pairs},
+            "differences": vs_negated.differences, "intervals": dict(vs_negated.difference_intervals),
+            "test": asdict(vs_negated.test), "n_pairs": vs_negated.n_pairs},
+        spearman_vs_neutral=_rank_correlation(injected, effect, names),
     )
 
 
@@ -182,6 +199,10 @@ class GeneratorValidation:
     @property
     def class_spearman(self) -> float | None:
         return None if self.classes is None else self.classes.spearman
+
+    @property
+    def class_spearman_vs_neutral(self) -> float | None:
+        return None if self.classes is None else self.classes.spearman_vs_neutral
 
     @property
     def top_class_recovered(self) -> bool | None:
@@ -356,6 +377,7 @@ def run_validation(settings: ValidationSettings, out: str | Path, *, workers: in
 def _generator_json(result: GeneratorValidation) -> dict:
     document = {
         "class_spearman": result.class_spearman,
+        "class_spearman_vs_neutral": result.class_spearman_vs_neutral,
         "top_class_recovered": result.top_class_recovered,
         "classes": None if result.classes is None else asdict(result.classes),
     }
@@ -364,6 +386,7 @@ def _generator_json(result: GeneratorValidation) -> dict:
     for axis in ("time", "weather"):
         recovery = getattr(result, axis)
         document[f"{axis}_spearman"] = None if recovery is None else recovery.spearman
+        document[f"{axis}_spearman_vs_neutral"] = None if recovery is None else recovery.spearman_vs_neutral
         document[f"top_{axis}_recovered"] = None if recovery is None else recovery.recovered
         document[axis] = None if recovery is None else asdict(recovery)
     return document | {"composition_tv": result.composition_tv, "notes": result.notes}
@@ -393,7 +416,10 @@ def markdown(document: dict) -> str:
         "Injected per-class beauty (mean aesthetic value): "
         + ", ".join(f"{c} {v:.2f}" for c, v in sorted(document["injected_class_beauty"].items(), key=lambda kv: -kv[1])),
         "",
-        "| generator | class Spearman | top injected | top measured | recovered | top per replicate | n pairs | adjusted p | unguided TV to training (95%) |",
+        "Class Spearman: the injected per-class beauty against the measured beauty axis (share under the "
+        "beauty prompt minus under the negated control); in brackets against the neutral contrast.",
+        "",
+        "| generator | class Spearman (vs neutral) | top injected | top measured | recovered | top per replicate | n pairs | adjusted p | unguided TV to training (95%) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in document["generators"].items():
@@ -401,22 +427,23 @@ def markdown(document: dict) -> str:
         tv = result["composition_tv"]
         tv_text = "-" if not tv else (f"{tv['tv']:.3f} [{tv['low']:.3f}, {tv['high']:.3f}]"
                                        f" ({'equivalent' if tv['equivalent'] else 'unproven'} at {tv['margin']})")
-        rho = result["class_spearman"]
+        rho = f"{_rho(result['class_spearman'])} ({_rho(result.get('class_spearman_vs_neutral'))})"
         p = (classes.get("test") or {}).get("p_adjusted")
         lines.append(
-            f"| {name} | {'-' if rho is None else f'{rho:.2f}'} | {classes.get('top_injected', '-')} | "
+            f"| {name} | {rho} | {classes.get('top_injected', '-')} | "
             f"{classes.get('top_measured', '-')} | {result['top_class_recovered']} | "
             f"{', '.join(str(t) for t in classes.get('replicate_tops', [])) or '-'} | {classes.get('n_pairs', 0)} | "
             f"{'-' if p is None else f'{p:.3g}'} | {tv_text} |"
         )
-    lines += ["", "Time of day and weather (Spearman with the injected beauty; top injected -> top measured):", ""]
+    lines += ["", "Time of day and weather (Spearman of the beauty axis with the injected beauty, vs neutral in "
+              "brackets; top injected -> top measured):", ""]
     for name, result in document["generators"].items():
         cells = []
         for axis in ("time", "weather"):
             axis_result = result.get(axis)
             if axis_result:
-                rho = axis_result["spearman"]
-                cells.append(f"{axis}: {'-' if rho is None else f'{rho:.2f}'}, {axis_result['top_injected']} -> "
+                rho = f"{_rho(axis_result['spearman'])} ({_rho(axis_result.get('spearman_vs_neutral'))})"
+                cells.append(f"{axis}: {rho}, {axis_result['top_injected']} -> "
                              f"{axis_result['top_measured']} ({axis_result['labeller']})")
         lines.append(f"- **{name}**: " + ("; ".join(cells) if cells else "not measured"))
     lines += ["", "Per-value beauty effect (share under the beauty prompt minus under the neutral control, 95% interval):", ""]
@@ -428,5 +455,14 @@ def markdown(document: dict) -> str:
             cells = [f"{c} {axis_result['effect'][c]:+.2f} [{lo:+.2f}, {hi:+.2f}]"
                      for c, (lo, hi) in axis_result["effect_intervals"].items()]
             lines.append(f"- **{name}**, {axis} ({axis_result['labeller']}): " + ", ".join(cells))
+            negated = axis_result.get("negated") or {}
+            if negated.get("intervals"):
+                axis_cells = [f"{c} {negated['differences'].get(c, 0.0):+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                              for c, (lo, hi) in negated["intervals"].items()]
+                lines.append(f"  - beauty axis (beauty prompt minus \"{NEGATED}\"): " + ", ".join(axis_cells))
         lines += [f"  - note: {note}" for note in result["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _rho(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -11,12 +11,15 @@ from data.errors import ConfigError
 from data.world.aesthetic import DEFAULT_RULE_PATH, AestheticRule
 from data.world.builder import WorldConfig, build_world, uniform_composition
 from gallery.cli import main
+from gallery.controls import ControlComparison
+from gallery.statistics import TestResult
 from gallery.validation import (
     BEAUTY,
     NEGATED,
     NEUTRAL,
     ValidationError,
     ValidationSettings,
+    _recovery,
     campaign_config,
     run_validation,
 )
@@ -116,3 +119,30 @@ def test_validation_whose_searches_all_failed_says_so_in_one_line(tiny_clip_dir,
     assert message.startswith("validation: 6 of 6 search runs of world-render failed (first: CheckpointError: CLIP ")
     assert f"see the runs table of {tmp_path / 'v' / 'gallery'}" in message and "\n" not in message
     assert not (tmp_path / "v" / "validation.json").exists()
+
+
+def _comparison(control: str, differences: dict[str, float], n_pairs: int = 36) -> ControlComparison:
+    test = TestResult(statistic=1.0, dof=5, p_value=0.01, method="paired permutation test", min_expected=0.0)
+    return ControlComparison("g", BEAUTY, control, "pooled", n_pairs, 0.5, 0.4, 0.6, differences,
+                             {c: (d - 0.1, d + 0.1) for c, d in differences.items()}, test)
+
+
+def test_classes_are_ranked_on_the_beauty_axis_and_the_top_class_against_the_neutral_control():
+    """What a search does: "beautiful" piles onto the top class, "dull" onto the bottom ones, and
+    below the top the neutral contrast is only minus what "a landscape" picks (here the
+    mountains, 3rd in beauty). Ranking on it misplaces them; the dull-to-beautiful axis does not."""
+    injected = {"sea": 0.8, "glacier": 0.6, "mountain": 0.55, "forest": 0.45, "buildings": 0.4, "street": 0.3}
+    vs_neutral = _comparison(NEUTRAL, {"sea": 0.8, "glacier": 0.05, "buildings": -0.08, "forest": -0.1,
+                                       "mountain": -0.3, "street": -0.37})
+    vs_negated = _comparison(NEGATED, {"sea": 0.8, "glacier": 0.14, "mountain": 0.06, "forest": -0.28,
+                                       "buildings": -0.32, "street": -0.4})
+    recovery = _recovery(injected, vs_neutral, list(injected), "intended", vs_negated)
+    assert recovery.spearman == pytest.approx(1.0)
+    assert recovery.spearman_vs_neutral == pytest.approx(0.771, abs=1e-3)
+    assert recovery.top_measured == "sea" and recovery.recovered is True
+    assert recovery.effect == vs_neutral.differences and recovery.negated["intervals"]["sea"] == pytest.approx((0.7, 0.9))
+    # Without a paired negated control the ranking falls back to the neutral contrast.
+    alone = _recovery(injected, vs_neutral, list(injected), "intended", None)
+    assert alone.spearman == alone.spearman_vs_neutral == pytest.approx(0.771, abs=1e-3)
+    # Out-of-reach classes are left out of the ranking: two classes are too few to rank.
+    assert _recovery(injected, vs_neutral, ["sea", "street"], "intended", vs_negated).spearman is None
