@@ -84,7 +84,7 @@ dcgan-world() {  # a deliberately skewed composition: the bias study must recove
 
 stylegan2-world() {  # single-domain, like NVIDIA's church model: buildings and streets only
   world world-stylegan2 --n 20000 --allow-large --seed 4 --test-fraction 0 --composition buildings=0.5,street=0.5
-  gan stylegan2-world stylegan2 world-stylegan2 12000
+  gan stylegan2-world stylegan2 world-stylegan2 16000
 }
 
 biggan-world() {  # class-conditional over all six classes, balanced
@@ -107,12 +107,12 @@ ddpm-world() {  # a small diffusers UNet (DDPM) on the same balanced world as bi
 all=(clip-world clip-world-night-sea clip-world-city classifier-world classifier-world-b time-world weather-world
      dcgan-world stylegan2-world biggan-world ddpm-world)
 if [ $# -eq 0 ]; then
-  # The whole zoo: two single-threaded lanes, one per core, balanced by the per-model times
-  # measured on one core while the other lane ran (see each card): ddpm 70 + biggan 11 min in
-  # one lane; dcgan 41 + stylegan2 22 + clip 5 + classifier 4 in the other; then each
-  # generator's unguided class mix goes into its card (about 3 min). The labellers added later
-  # (measured on a loaded machine: classifier-world-b 11, time-world 3, weather-world 7 min)
-  # are split between the lanes; the whole run has not been re-measured with them.
+  # The whole zoo: two single-threaded lanes, one per core. Per-model times of the current
+  # recipes, each measured single-threaded on a core shared with other work (see each card):
+  # biggan 125 min, dcgan 166, stylegan2 196, each CLIP 7-12, the classifiers 3-11 min; ddpm's
+  # 12,000 steps are not yet measured (its first 500 took about 20 min). Then each generator's
+  # unguided class mix goes into its card (about 3 min). The whole run has not been timed
+  # end to end with these recipes.
   biggan-world-data  # shared by both lanes: built once, before they start
   ZOO_LANE=a bash "$0" ddpm-world biggan-world weather-world clip-world-night-sea > "$work/lane-a.log" 2>&1 & lane_a=$!
   ZOO_LANE=b bash "$0" dcgan-world stylegan2-world clip-world clip-world-city classifier-world classifier-world-b \
