@@ -20,8 +20,8 @@ under "a dull landscape"): a search concentrates the beauty prompt on the top cl
 them the neutral contrast is only minus the share "a landscape" gives a class, which ranks
 classes by how landscape-like they are; the dull prompt concentrates on the bottom classes,
 so the two ends of the axis together span the order. ``class_spearman_vs_neutral`` keeps the
-neutral contrast's ranking (on ``world-render`` it ranked every CLIP's classes worse: the
-README's validation section). For the world GANs it also checks that the unguided mix recovers
+neutral contrast's ranking (on ``world-render`` it ranked two of the three zoo CLIPs'
+classes worse, the third slightly better: docs/validation.md). For the world GANs it also checks that the unguided mix recovers
 the training composition (``composition_tv``).
 
 The objective: ``contrast`` (the default) searches for "a beautiful landscape" with its neutral
