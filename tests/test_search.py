@@ -39,6 +39,19 @@ def images(n, size=16, seed=0):
     return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+def record_populations(monkeypatch, dtype) -> list[np.ndarray]:
+    """Every population the search evaluates, in order (filled as the search runs)."""
+    populations = []
+    evaluate = LatentSearchProblem._evaluate
+
+    def recording(self, X, out, *args, **kwargs):
+        populations.append(np.array(X, dtype=dtype))
+        return evaluate(self, X, out, *args, **kwargs)
+
+    monkeypatch.setattr(LatentSearchProblem, "_evaluate", recording)
+    return populations
+
+
 # -- scorer ------------------------------------------------------------------------------
 def test_preprocess_uses_the_models_size_and_normalisation(scorer, clip):
     grey = torch.zeros(2, 3, 16, 16)  # 0 in [-1, 1] is 0.5 in [0, 1]
@@ -155,14 +168,7 @@ def test_same_seed_same_result(generator, scorer, algorithm):
 def test_history_is_the_best_similarity_after_each_generation(generator, scorer, algorithm, monkeypatch):
     """Each generation is one batch; the history entry after it is the best similarity of
     every latent evaluated so far, scored again here from the latents alone."""
-    populations = []
-    evaluate = LatentSearchProblem._evaluate
-
-    def recording(self, X, out, *args, **kwargs):
-        populations.append(np.array(X, dtype=np.float32))
-        return evaluate(self, X, out, *args, **kwargs)
-
-    monkeypatch.setattr(LatentSearchProblem, "_evaluate", recording)
+    populations = record_populations(monkeypatch, np.float32)
     result = search(generator, scorer, seed=3, algorithm=algorithm)
     assert len(populations) == len(result.history) == 8
     with torch.no_grad():
@@ -232,14 +238,7 @@ def test_prior_penalty_is_zero_in_the_typical_set(generator):
 
 @pytest.mark.parametrize("algorithm", ["ga", "nsga2"])
 def test_typical_set_search_evaluates_only_latents_on_the_typical_radius(generator, scorer, algorithm, monkeypatch):
-    populations = []
-    evaluate = LatentSearchProblem._evaluate
-
-    def recording(self, X, out, *args, **kwargs):
-        populations.append(np.array(X, dtype=float))
-        return evaluate(self, X, out, *args, **kwargs)
-
-    monkeypatch.setattr(LatentSearchProblem, "_evaluate", recording)
+    populations = record_populations(monkeypatch, float)
     result = search(generator, scorer, seed=1, algorithm=algorithm, typical_set=True)
     radius = generator.latent_space.blocks[0].typical_radius
     evaluated = np.concatenate(populations)
