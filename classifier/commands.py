@@ -37,7 +37,9 @@ def register(commands) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add("eval classifier", _eval, "accuracy, per-class precision/recall, confusion matrix, calibration")
-    evaluate.add_argument("--model", default=DEFAULT_MODEL, help="classifier NAME or DIR")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL,
+                          help="classifier NAME or DIR, or a zero-shot labeller: clip:NAME, clip-time:NAME, "
+                               "clip-weather:NAME (on a world built with --label-by time or weather)")
     evaluate.add_argument("--data", required=True, help="dataset folder")
     evaluate.add_argument("--split", default="test", help="train or test")
     evaluate.add_argument("--format", choices=("table", "json"), default="table", help="output format")
@@ -108,16 +110,23 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from classifier.data import load_split
-    from classifier.evaluate import evaluate_classifier, format_table, plot_confusion
+    from classifier.evaluate import evaluate_classifier, evaluate_labeller, format_table, plot_confusion
+    from classifier.labellers import load_labeller, parse_labeller
     from classifier.model import load_classifier
     from data.validation import check_count, check_device
 
     check_count(args.batch_size, "--batch-size", "batch_size")
     check_device(args.device)
-    model = load_classifier(args.model, device=args.device)
-    split = load_split(args.data, args.split)
-    evaluation = evaluate_classifier(model, split, split_name=args.split, batch_size=args.batch_size)
-    evaluation["model"] = str(model.path)
+    if parse_labeller(args.model).kind == "zero-shot":
+        labeller = load_labeller(args.model, device=args.device)
+        split = load_split(args.data, args.split)
+        evaluation = evaluate_labeller(labeller, split, split_name=args.split, batch_size=args.batch_size)
+        evaluation["model"] = args.model
+    else:
+        model = load_classifier(args.model, device=args.device)
+        split = load_split(args.data, args.split)
+        evaluation = evaluate_classifier(model, split, split_name=args.split, batch_size=args.batch_size)
+        evaluation["model"] = str(model.path)
     if args.confusion_png:
         plot_confusion(evaluation, args.confusion_png)
     if args.format == "json":

@@ -37,6 +37,39 @@ def collect_logits(
     return torch.cat(logits), torch.cat(labels)
 
 
+def _unit_range(image: torch.Tensor) -> torch.Tensor:
+    return image.float() / 127.5 - 1  # what every labeller's predict() takes; it resizes itself
+
+
+@torch.no_grad()
+def collect_probabilities(
+    labeller, split: ImageSplit, *, batch_size: int = 128, workers: int = 0, desc: str = "evaluate",
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities [N, C] of any labeller (a CLIP zero-shot one too) and labels [N]."""
+    loader = DataLoader(ImageFileDataset(split, _unit_range), batch_size=batch_size, shuffle=False,
+                        num_workers=workers)
+    probabilities, labels = [], []
+    for inputs, targets in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
+        probabilities.append(labeller.predict(inputs).float().cpu())
+        labels.append(targets)
+    return torch.cat(probabilities), torch.cat(labels)
+
+
+def evaluate_labeller(labeller, split: ImageSplit, *, split_name: str = "test", batch_size: int = 128,
+                      progress: bool = True) -> dict:
+    """The same metrics for a labeller that gives probabilities, not logits (e.g. ``clip-time:CLIP``):
+    its log-probabilities stand in for logits, at temperature 1."""
+    split = split.relabelled(labeller.classes)
+    probabilities, labels = collect_probabilities(
+        labeller, split, batch_size=batch_size, desc=f"evaluate {split_name}", progress=progress
+    )
+    result = summarise(probabilities.clamp_min(1e-12).log(), labels, tuple(labeller.classes), 1.0)
+    result["split"] = split_name
+    result["data"] = split.identity()
+    return result
+
+
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> np.ndarray:
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels.numpy(), predicted.numpy()), 1)

@@ -130,3 +130,27 @@ def test_saved_temperature_must_be_positive(untrained, tmp_path):
     with pytest.raises(CheckpointError, match="temperature"):
         load_classifier(copy)
     assert math.isfinite(load_classifier(untrained).temperature)
+
+
+def test_eval_of_a_zero_shot_attribute_labeller_matches_its_own_predictions(tiny_clip_dir, tmp_path, capsys):
+    """`eval classifier --model clip-time:CLIP` scores the CLIP's zero-shot time of day on a world
+    labelled by time: the same confusion matrix its predict() gives image by image."""
+    from classifier.data import load_split, read_image
+    from classifier.labellers import load_labeller
+
+    world = build_world(tmp_path / "w", WorldConfig(n=24, size=32, seed=4, test_fraction=0.5, label_by="time"),
+                        progress=False)
+    spec = f"clip-time:{tiny_clip_dir}"
+    assert main(["eval", "classifier", "--model", spec, "--data", str(world), "--format", "json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    labeller = load_labeller(spec)
+    assert evaluation["classes"] == list(labeller.classes) == ["day", "golden", "night", "overcast"]
+    split = load_split(world, "test").relabelled(labeller.classes)
+    images = torch.stack([read_image(path).float() / 127.5 - 1 for path, _ in split.samples])
+    predicted = labeller.predict(images).argmax(1)
+    expected = torch.zeros(4, 4, dtype=torch.long)
+    for (_, truth), guess in zip(split.samples, predicted.tolist(), strict=True):
+        expected[truth, guess] += 1
+    assert evaluation["confusion_matrix"] == expected.tolist()
+    assert evaluation["images"] == len(split.samples) == 12
+    assert evaluation["model"] == spec and evaluation["temperature"] == 1.0
