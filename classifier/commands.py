@@ -110,7 +110,12 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from classifier.data import load_split
-    from classifier.evaluate import evaluate_classifier, evaluate_labeller, format_table, plot_confusion
+    from classifier.evaluate import (
+        evaluate_classifier,
+        evaluate_labeller,
+        format_table,
+        plot_confusion,
+    )
     from classifier.labellers import load_labeller, parse_labeller
     from classifier.model import load_classifier
     from data.validation import check_count, check_device
