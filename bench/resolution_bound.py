@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from classifier.fidelity import world_frechet_distance, world_renders
 from classifier.generator_eval import labeller_agreement
 from classifier.labellers import load_labeller
+from gallery.statistics import total_variation
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             predicted = labeller.predict(images).argmax(1).numpy()
         shares = np.bincount(predicted, minlength=len(labeller.classes)) / len(predicted)
-        tv = 0.5 * float(np.abs(shares - 1 / len(shares)).sum())
+        tv = float(total_variation(shares, np.full(len(shares), 1 / len(shares))))
         kappa = labeller_agreement(predicted, list(labeller.classes), "classifier-world-b", images)["kappa"]
         fd = world_frechet_distance(images, None)
         print(f"{size:>5} {tv:6.3f} {kappa:6.3f} {fd.value:7.2f} {fd.floor:6.2f}")

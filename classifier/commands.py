@@ -123,15 +123,12 @@ def _eval(args: argparse.Namespace) -> int:
     check_count(args.batch_size, "--batch-size", "batch_size")
     check_device(args.device)
     if parse_labeller(args.model).kind == "zero-shot":
-        labeller = load_labeller(args.model, device=args.device)
-        split = load_split(args.data, args.split)
-        evaluation = evaluate_labeller(labeller, split, split_name=args.split, batch_size=args.batch_size)
-        evaluation["model"] = args.model
+        model, evaluate, identity = load_labeller(args.model, device=args.device), evaluate_labeller, args.model
     else:
         model = load_classifier(args.model, device=args.device)
-        split = load_split(args.data, args.split)
-        evaluation = evaluate_classifier(model, split, split_name=args.split, batch_size=args.batch_size)
-        evaluation["model"] = str(model.path)
+        evaluate, identity = evaluate_classifier, str(model.path)
+    evaluation = evaluate(model, load_split(args.data, args.split), split_name=args.split, batch_size=args.batch_size)
+    evaluation["model"] = identity
     if args.confusion_png:
         plot_confusion(evaluation, args.confusion_png)
     if args.format == "json":

@@ -20,40 +20,39 @@ from classifier.data import ImageFileDataset, ImageSplit, eval_transform
 
 
 @torch.no_grad()
+def _score_split(split: ImageSplit, transform, score, *, batch_size: int, workers: int, desc: str,
+                 progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``score(batch)`` [N, C] and labels [N] of every image of ``split``, read through ``transform``."""
+    loader = DataLoader(ImageFileDataset(split, transform), batch_size=batch_size, shuffle=False,
+                        num_workers=workers)
+    scores, labels = [], []
+    for inputs, targets in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
+        scores.append(score(inputs).float().cpu())
+        labels.append(targets)
+    return torch.cat(scores), torch.cat(labels)
+
+
 def collect_logits(
     classifier, split: ImageSplit, *, batch_size: int = 128, workers: int = 0, desc: str = "evaluate",
     progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Uncalibrated logits [N, C] and labels [N] of every image of ``split`` (model class order)."""
-    loader = DataLoader(
-        ImageFileDataset(split, eval_transform(classifier.preprocessing)),
-        batch_size=batch_size, shuffle=False, num_workers=workers,
-    )
     classifier.network.eval()
-    logits, labels = [], []
-    for inputs, targets in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
-        logits.append(classifier.logits(inputs).float().cpu())
-        labels.append(targets)
-    return torch.cat(logits), torch.cat(labels)
+    return _score_split(split, eval_transform(classifier.preprocessing), classifier.logits,
+                        batch_size=batch_size, workers=workers, desc=desc, progress=progress)
 
 
 def _unit_range(image: torch.Tensor) -> torch.Tensor:
     return image.float() / 127.5 - 1  # what every labeller's predict() takes; it resizes itself
 
 
-@torch.no_grad()
 def collect_probabilities(
     labeller, split: ImageSplit, *, batch_size: int = 128, workers: int = 0, desc: str = "evaluate",
     progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities [N, C] of any labeller (a CLIP zero-shot one too) and labels [N]."""
-    loader = DataLoader(ImageFileDataset(split, _unit_range), batch_size=batch_size, shuffle=False,
-                        num_workers=workers)
-    probabilities, labels = [], []
-    for inputs, targets in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress):
-        probabilities.append(labeller.predict(inputs).float().cpu())
-        labels.append(targets)
-    return torch.cat(probabilities), torch.cat(labels)
+    return _score_split(split, _unit_range, labeller.predict, batch_size=batch_size, workers=workers,
+                        desc=desc, progress=progress)
 
 
 def evaluate_labeller(labeller, split: ImageSplit, *, split_name: str = "test", batch_size: int = 128,
