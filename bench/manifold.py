@@ -16,6 +16,10 @@ search per class prompt the generator can paint and per seed; then, on the chose
 - **FD ratio**: their world Fréchet distance to fresh renders of the prompted classes, over
   that of unguided samples of the same classes (the first ones classifier-world calls each
   prompted class), at the same n and class mix (docs/fidelity.md; the issue's bar: <= 1.25);
+- **precision** (and its ratio to the unguided samples'; 1: as realistic, the bar's mirror:
+  >= 0.8): the share of chosen artworks inside the k-nearest-neighbour manifold of 1,000
+  fresh renders of the prompted classes (``classifier.fidelity.world_realism``). Unlike the
+  Fréchet distance it does not count a narrow set of realistic pictures as a fault;
 - **diversity**: per prompt, the mean pixel distance between the seeds' chosen artworks (at
   16 px: colour, light and layout, not texture), over that between as many fresh renders of
   the class (1: as varied as the world; near 0: one picture whatever the seed), averaged
@@ -35,7 +39,7 @@ import numpy as np
 import torch
 
 from bench.search_options import SearchBenchParser
-from classifier.fidelity import REFERENCE_SEED, world_frechet_distance, world_renders
+from classifier.fidelity import REFERENCE_SEED, world_frechet_distance, world_realism, world_renders
 from classifier.generator_eval import labeller_agreement
 from classifier.labellers import load_labeller
 from generators.registry import load_generator
@@ -93,6 +97,7 @@ def measure_option(generator, clip, config, views, prompts, seeds, labellers, re
         "hit": float(((mine == target) & (theirs == target)).mean()),
         "kappa": labeller_agreement(mine, classes, "classifier-world-b", images)["kappa"],
         "fd": world_frechet_distance(images, composition).value,
+        "precision": world_realism(images, composition).precision,
         "diversity": float(np.mean(diversity)),
         "similarity": float(np.mean(similarity)),
         "seconds": seconds,
@@ -105,6 +110,14 @@ def spread(images: torch.Tensor) -> float:
 
     small = torch.nn.functional.adaptive_avg_pool2d(images.float(), 16).flatten(1)
     return float(pdist(small.numpy()).mean())
+
+
+def with_interval(share: float, n: int) -> str:
+    """"0.78 [0.66, 0.87]": a share of n images with its Wilson 95% interval (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(round(share * n), n, method="wilson")
+    return f"{share:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def unguided_of_each_class(generator, labeller, prompts: dict[str, str], per_class: int, pool: int = 8192):
@@ -154,16 +167,18 @@ def main() -> None:
     prompts = {name: CLASS_PROMPTS[name] for name in paintable_classes(args.generator, classes)}
     n = len(prompts) * args.seeds
     control = unguided_of_each_class(generator, labellers[0], prompts, args.seeds)
-    reference = world_frechet_distance(control, {name: 1 / len(prompts) for name in prompts}).value
+    composition = {name: 1 / len(prompts) for name in prompts}
+    reference = world_frechet_distance(control, composition).value
+    reference_precision = world_realism(control, composition).precision
     # How varied fresh renders of each class are: the unit of every diversity figure.
     render_spread = {name: spread(world_renders(args.seeds, {name: 1.0}, REFERENCE_SEED)) for name in prompts}
     control_diversity = np.mean([spread(images) / render_spread[name]
                                  for name, images in zip(prompts, control.split(args.seeds), strict=True)])
     print(f"generator {args.generator}, clip {args.clip}: {len(prompts)} class prompts x {args.seeds} seeds "
           f"(n = {n}), budget {args.budget}; unguided samples of the same classes: world FD {reference:.2f}, "
-          f"diversity {control_diversity:.2f}")
-    print(f"{'option':10s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'diversity':>9s} {'similarity':>10s} "
-          f"{'s/search':>9s}")
+          f"precision {with_interval(reference_precision, n)}, diversity {control_diversity:.2f}")
+    print(f"{'option':10s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'precision [95% CI]':>19s} {'P ratio':>8s} "
+          f"{'diversity':>9s} {'similarity':>10s} {'s/search':>9s}")
     chosen = options(args.pop, args.budget, args.refine_steps)
     if args.only:
         chosen = {name: chosen[name] for name in args.only.split(",")}
@@ -174,6 +189,7 @@ def main() -> None:
         found = measure_option(generator, clip, config, views, prompts, args.seeds, labellers, render_spread)
         kappa = f"{found['kappa']:.3f}" if found["kappa"] is not None else "  n/a"
         print(f"{name:10s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
+              f"{with_interval(found['precision'], n):>19s} {found['precision'] / max(reference_precision, 1e-9):8.2f} "
               f"{found['diversity']:9.2f} {found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)
         save_sheet(found["images"], args.seeds, Path(args.out) / f"{file_stem(args.generator)}_{name}.png")
     print(f"\nsample sheets (a row per class prompt, a column per seed): {args.out}/")

@@ -1,4 +1,4 @@
-"""Training speed of the zoo recipes per numeric precision and memory layout.
+"""Training speed of the zoo recipes per numeric precision, memory layout and batch source.
 
     python -m bench.training [--steps 20] [--threads 1] [--arch dcgan ...] [--device cpu]
 
@@ -8,7 +8,8 @@ A run does ``--steps`` steps (warm-up: oneDNN kernel selection, first allocation
 resumed to 2x and to 4x that; every session ends with a sample grid and a checkpoint, so the
 difference of the last two sessions' times is the cost of ``--steps`` plain training steps.
 Printed as ms/step and as the speed-up over float32 of the same architecture, all measured
-in one run.
+in one run. The last variant draws fresh world renders every batch (``"fresh_renders"``)
+instead of indexing the decoded images, in float32 channels-last: what rendering costs.
 One thread per run by default, like the retraining lanes of ``data/zoo/retrain.sh``.
 """
 
@@ -20,7 +21,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-VARIANTS = (("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True))
+# (precision, channels-last, fresh renders)
+VARIANTS = (("float32", False, False), ("float32", True, False), ("bfloat16", False, False),
+            ("bfloat16", True, False), ("float32", True, True))
 ARCHS = ("dcgan", "stylegan2", "biggan", "ddpm")
 
 
@@ -59,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         world = build_world(scratch / "world", WorldConfig(n=256, size=64, seed=7, test_fraction=0), progress=False)
-        print(f"{'arch':<10} {'variant':<28} {'ms/step':>9} {'speed-up':>9}")
+        print(f"{'arch':<10} {'variant':<36} {'ms/step':>9} {'speed-up':>9}")
         for arch in args.arch:
             baseline = None
-            for precision, channels_last in VARIANTS:
-                config = replace(load_config(arch, args.steps), precision=precision, channels_last=channels_last)
-                out = scratch / f"{arch}-{precision}-{channels_last}"
+            for precision, channels_last, fresh in VARIANTS:
+                config = replace(load_config(arch, args.steps), precision=precision, channels_last=channels_last,
+                                 fresh_renders=fresh)
+                out = scratch / f"{arch}-{precision}-{channels_last}-{fresh}"
                 train(arch, config, world, out, args.threads, args.device)
                 seconds = []
                 for factor in (2, 4):
@@ -73,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                     seconds.append(factor // 2 * args.steps / record["steps_per_s"])
                 ms = 1000 * (seconds[1] - seconds[0]) / args.steps
                 baseline = baseline or ms
-                variant = precision + (", channels-last" if channels_last else "")
-                print(f"{arch:<10} {variant:<28} {ms:>9.0f} {baseline / ms:>8.2f}x", flush=True)
+                variant = precision + (", channels-last" if channels_last else "") + (", fresh renders" if fresh else "")
+                print(f"{arch:<10} {variant:<36} {ms:>9.0f} {baseline / ms:>8.2f}x", flush=True)
     return 0
 
 

@@ -61,7 +61,7 @@ def register(commands) -> None:
                           help="an independent labeller whose agreement (Cohen's kappa) is reported; "
                                "'none' to skip (default: %(default)s)")
     unguided.add_argument("--no-fidelity", action="store_true",
-                          help="skip the world Fréchet distance to fresh renders (docs/fidelity.md)")
+                          help="skip the world Fréchet distance and realism against fresh renders (docs/fidelity.md)")
     unguided.add_argument("--card", default=None, metavar="CARD_MD",
                           help="also write the result into this model card (its measured section)")
 
@@ -170,6 +170,10 @@ def _eval_generator(args: argparse.Namespace) -> int:
     if found.fidelity is not None:
         f = found.fidelity
         print(f"world Fréchet distance: {f['value']:.2f} (renders against renders: {f['floor']:.2f}, n = {f['n']})")
+    if found.realism is not None:
+        r = found.realism
+        print(f"world realism: precision {r['precision']:.3f}, density {r['density']:.3f}, "
+              f"coverage {r['coverage']:.3f} (against {r['reference_n']} renders)")
     return 0
 
 

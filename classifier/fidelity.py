@@ -7,6 +7,12 @@ fresh set of world renders drawn with the generator's own training composition, 
 generator that draws scenes as the world does scores near the floor (two independent render
 sets), and blur, noise or adversarial patterns score high. Like FID it is biased upward at
 small n: compare figures only at the same n, and read them against the floor.
+
+The Fréchet distance mixes two faults: images off the world's manifold, and a set narrower
+than the world (one good picture repeated scores badly too). ``world_realism`` separates
+them, per image, in the same features: precision (Kynkäänniemi et al. 2019: the share of
+images inside the renders' k-nearest-neighbour manifold), density and coverage (Naeem et al.
+2020), computed by the ``prdc`` package against a larger fixed set of fresh renders.
 """
 
 from __future__ import annotations
@@ -80,6 +86,48 @@ def world_frechet_distance(images: torch.Tensor, composition: dict[str, float] |
     mine = classifier.features(images).numpy()
     shares = composition or {name: 1 / len(CLASSES) for name in CLASSES}
     return WorldFrechet(value=frechet_distance(mine, reference), floor=frechet_distance(other, reference), n=n,
+                        features=features, reference_composition={k: float(v) for k, v in shares.items()})
+
+
+@dataclass(frozen=True)
+class WorldRealism:
+    precision: float  # share of the images inside the renders' manifold: realism, per image
+    density: float  # about 1 for images spread as renders are; < 1 off-manifold or on its fringe
+    coverage: float  # share of renders with an image nearby: how much of the world is drawn
+    n: int
+    reference_n: int
+    nearest_k: int
+    features: str
+    reference_composition: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def world_realism(images: torch.Tensor, composition: dict[str, float] | None, *, nearest_k: int = 5,
+                  reference_n: int = 1000, features: str = FEATURES,
+                  seed: int = REFERENCE_SEED) -> WorldRealism:
+    """Precision, density and coverage of ``images`` [N,3,H,W] in [-1, 1] against ``reference_n``
+    fresh renders of ``composition`` (uniform when None), in the world classifier's features."""
+    import contextlib
+    import io
+
+    from prdc import compute_prdc
+
+    from classifier.model import load_classifier
+
+    n = len(images)
+    if n <= nearest_k or reference_n <= nearest_k:
+        raise ConfigError(f"world realism with {nearest_k} nearest neighbours needs more than {nearest_k} "
+                          f"images and renders, got {n} and {reference_n}")
+    classifier = load_classifier(features)
+    reference = classifier.features(world_renders(reference_n, composition, seed)).numpy()
+    mine = classifier.features(images).numpy()
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the set sizes
+        found = compute_prdc(real_features=reference, fake_features=mine, nearest_k=nearest_k)
+    shares = composition or {name: 1 / len(CLASSES) for name in CLASSES}
+    return WorldRealism(precision=float(found["precision"]), density=float(found["density"]),
+                        coverage=float(found["coverage"]), n=n, reference_n=reference_n, nearest_k=nearest_k,
                         features=features, reference_composition={k: float(v) for k, v in shares.items()})
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from classifier.fidelity import composition_dict, world_frechet_distance
+from classifier.fidelity import composition_dict, world_frechet_distance, world_realism
 from classifier.labellers import load_labeller
 from data.errors import ConfigError
 from data.files import write_atomically
@@ -38,6 +38,7 @@ class UnguidedComposition:
     options: dict | None = None  # loader options given over the catalogue defaults
     agreement: dict | None = None  # with a second labeller on the same samples (``labeller_agreement``)
     fidelity: dict | None = None  # the world Fréchet distance (``classifier.fidelity``)
+    realism: dict | None = None  # precision, density, coverage against renders (``classifier.fidelity``)
 
     @property
     def proportions(self) -> list[float]:
@@ -56,6 +57,7 @@ class UnguidedComposition:
             "classes": self.classes, "counts": self.counts, "proportions": self.proportions,
             "training_composition": self.training, "total_variation": self.total_variation,
             "options": self.options or {}, "agreement": self.agreement, "world_frechet_distance": self.fidelity,
+            "world_realism": self.realism,
         }
 
 
@@ -68,7 +70,8 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     runs on ``device`` with loader ``options`` over its catalogue defaults, the labeller on
     the CPU. With ``second_labeller`` the same samples are labelled again, independently,
     and the two labellers' agreement is reported; with ``fidelity`` their world Fréchet
-    distance to fresh renders of the training composition."""
+    distance to fresh renders of the training composition, and their realism (precision,
+    density, coverage) against renders of it."""
     if n < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
     generator = load_generator(generator_spec, device=device, **(options or {}))
@@ -90,7 +93,10 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     if second_labeller is not None:
         found.agreement = labeller_agreement(predicted, classes, second_labeller, images, batch_size)
     if fidelity:
-        found.fidelity = world_frechet_distance(images, composition_dict(classes, training)).to_dict()
+        reference = composition_dict(classes, training)
+        found.fidelity = world_frechet_distance(images, reference).to_dict()
+        if n > 5:  # its five nearest neighbours need more images than that
+            found.realism = world_realism(images, reference).to_dict()
     return found
 
 
@@ -159,6 +165,11 @@ def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
         lines += ["", f"World Fréchet distance to {f['n']:,} fresh renders of the training composition "
                   f"(features of `{f['features']}`, docs/fidelity.md): **{f['value']:.2f}** "
                   f"(renders against renders: {f['floor']:.2f})."]
+    if found.realism is not None:
+        r = found.realism
+        lines += ["", f"Against {r['reference_n']:,} renders in the same features: precision **{r['precision']:.3f}** "
+                  f"(the share of samples on the world's manifold), density {r['density']:.3f}, "
+                  f"coverage {r['coverage']:.3f}."]
     section = "\n".join(lines) + "\n"
     document = before.rstrip() + "\n\n" + section + ("\n" + rest if rest else "")
     write_atomically(card, lambda path: path.write_text(document))

@@ -18,6 +18,8 @@ TRACKED_DISTRIBUTIONS = (
     "duckdb",
     "scipy",
     "statsmodels",
+    "prdc",
+    "scikit-learn",
 )
 
 

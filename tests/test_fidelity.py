@@ -9,7 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classifier.fidelity import frechet_distance, world_frechet_distance, world_renders
+from classifier.fidelity import (
+    frechet_distance,
+    world_frechet_distance,
+    world_realism,
+    world_renders,
+)
 from classifier.generator_eval import unguided_composition
 from data.errors import ConfigError
 from gallery.cli import main
@@ -39,6 +44,21 @@ def test_renders_sit_at_the_floor_and_blur_or_noise_far_above_it():
     assert clean.n == 150 and clean.features == "classifier-world"
 
 
+def test_realism_tells_a_narrow_set_of_real_scenes_from_images_off_the_world():
+    renders = world_renders(60, None, seed=11)
+    narrow = renders[:3].repeat(20, 1, 1, 1)  # three scenes, each shown twenty times
+    noise = torch.rand(60, 3, 64, 64) * 2 - 1
+    spread, repeated, off = (world_realism(x, None, reference_n=300) for x in (renders, narrow, noise))
+    # The Fréchet distance counts narrowness as a fault; precision does not, and noise fails both.
+    assert world_frechet_distance(narrow, None).value > 3 * world_frechet_distance(renders, None).value
+    assert spread.precision > 0.8 and repeated.precision > 0.8 and off.precision < 0.1
+    assert 0.5 < spread.density < 2 and off.density < 0.1
+    assert repeated.coverage < spread.coverage / 3  # three scenes cover little of the world
+    assert spread.n == 60 and spread.reference_n == 300 and spread.nearest_k == 5
+    with pytest.raises(ConfigError, match="needs more than 5 images"):
+        world_realism(renders[:5], None)
+
+
 def test_the_reference_has_the_composition_asked_for():
     from classifier.labellers import load_labeller
 
@@ -58,10 +78,11 @@ def test_eval_generator_reports_agreement_and_fidelity(capsys):
     assert agreement["kappa"] > 0.8  # two good labellers on true renders
     fidelity = found["world_frechet_distance"]
     assert fidelity["value"] < 3 * fidelity["floor"]  # the renderer is the world
+    assert found["world_realism"]["precision"] > 0.8 and found["world_realism"]["n"] == 60
     assert main(["eval", "generator", "--generator", "world-render", "--n", "10", "--second-labeller", "none",
                  "--no-fidelity", "--format", "json"]) == 0
     bare = json.loads(capsys.readouterr().out)
-    assert bare["agreement"] is None and bare["world_frechet_distance"] is None
+    assert bare["agreement"] is None and bare["world_frechet_distance"] is None and bare["world_realism"] is None
 
 
 def test_a_second_labeller_of_other_classes_is_refused(tmp_path):

@@ -23,6 +23,7 @@ from gallery.cli import main
 from generators.biggan import BigGANDiscriminator, DiscriminatorConfig
 from generators.registry import load_generator
 from generators.training import TrainConfig, load_train_config, train_gan
+from generators.training.data import load_training_images, rendered_world
 
 STEPS, RESUME_AT = 24, 10
 
@@ -252,3 +253,55 @@ def test_a_late_starting_average_copies_the_generator_then_averages_without_chan
     assert all(torch.equal(at_start[f"G_ema.{k}"], at_start[f"G.{k}"]) for k in generator)
     assert any(not torch.equal(later[f"G_ema.{k}"], later[f"G.{k}"]) for k in generator)
     assert all(torch.equal(later[f"G.{k}"], plain[f"G.{k}"]) for k in generator)
+
+
+def test_fresh_renders_are_new_scenes_of_the_world_drawn_reproducibly(world):
+    source = rendered_world(world, 32)
+    assert source.class_counts() == {"buildings": 0, "forest": 24, "glacier": 0, "mountain": 0, "sea": 12,
+                                     "street": 12}
+    first, labels = source.batch(64, torch.Generator().manual_seed(5))
+    again, labels_again = source.batch(64, torch.Generator().manual_seed(5))
+    assert torch.equal(first, again) and torch.equal(labels, labels_again)
+    assert first.shape == (64, 3, 32, 32) and -1 <= first.min() and first.max() <= 1
+    assert set(labels.tolist()) <= {CLASSES.index(c) for c in ("forest", "sea", "street")}
+    stored_all = load_training_images(world, 32).images.float() / 127.5 - 1.0
+    assert stored_all.shape[1:] == first.shape[1:]
+    # No fresh image is one of the 48 stored ones, in either orientation.
+    for image in first:
+        assert not any(torch.equal(image, s) or torch.equal(image.flip(-1), s) for s in stored_all)
+    only_sea = rendered_world(world, 32, classes=("sea",))
+    assert set(only_sea.batch(16, torch.Generator().manual_seed(0))[1].tolist()) == {CLASSES.index("sea")}
+
+
+def test_training_on_fresh_renders_resumes_exactly_and_records_its_source(world, tmp_path):
+    config = replace(tiny_config("dcgan"), steps=6, checkpoint_every=3, fresh_renders=True)
+    straight = train_gan(config, world, tmp_path / "straight", progress=False, threads=1)
+    parted = train_gan(replace(config, steps=3), world, tmp_path / "parted", progress=False, threads=1)
+    train_gan(config, world, parted, progress=False, threads=1)
+    assert load_file(straight / "model.safetensors").keys() == load_file(parted / "model.safetensors").keys()
+    for name, tensor in load_file(straight / "model.safetensors").items():
+        assert torch.equal(tensor, load_file(parted / "model.safetensors")[name]), name
+    data = json.loads((straight / "training.json").read_text())["data"]
+    assert data["source"] == "fresh renders of the world" and data["class_counts"]["forest"] == 24
+    fixed = train_gan(replace(config, fresh_renders=False), world, tmp_path / "fixed", progress=False, threads=1)
+    assert not torch.equal(load_file(fixed / "model.safetensors")[name], tensor)
+    with pytest.raises(ConfigError, match="different config.*fresh_renders"):
+        train_gan(replace(config, steps=8, fresh_renders=False), world, straight, progress=False, threads=1)
+
+
+def test_fresh_renders_need_a_world_record_and_a_true_or_false_flag(world, tmp_path):
+    not_a_world = tmp_path / "copied"
+    for path in (world / "train").rglob("*.png"):
+        (not_a_world / path.relative_to(world)).parent.mkdir(parents=True, exist_ok=True)
+        (not_a_world / path.relative_to(world)).write_bytes(path.read_bytes())
+    with pytest.raises(DatasetError, match="fresh renders need a world dataset.*world.json"):
+        train_gan(replace(tiny_config("dcgan"), fresh_renders=True), not_a_world, tmp_path / "out",
+                  progress=False, threads=1)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    (not_a_world / "world.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="not a readable world record"):
+        rendered_world(not_a_world, 32)
+    with pytest.raises(ConfigError, match="fresh_renders must be true or false"):
+        replace(tiny_config("dcgan"), fresh_renders="yes")
+    with pytest.raises(DatasetError, match="plans no training images"):
+        rendered_world(world, 32, classes=("glacier",))

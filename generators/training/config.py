@@ -41,6 +41,8 @@ class TrainConfig:
         the NHWC memory layout (``precision.py``); both change the numbers, not the recipe.
     augment: differentiable augmentations of what the discriminator sees, reals and fakes
         alike (``augment.py``: "color", "translation", "cutout"); empty for none.
+    fresh_renders: train on new renders of the data folder's world each batch instead of its
+        fixed images (``data.RenderedWorld``; the folder must be a world dataset).
     """
 
     arch: str
@@ -63,8 +65,10 @@ class TrainConfig:
     precision: str = "float32"
     channels_last: bool = False
     augment: tuple[str, ...] = ()
+    fresh_renders: bool = False
 
     def __post_init__(self):
+        check_flag("fresh_renders", self.fresh_renders)
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "augment", check_policy(self.augment))
         if self.arch not in ARCHITECTURES:
@@ -132,6 +136,11 @@ def config_from_dict(cls, raw: dict, source: str, required: tuple[str, ...] = ()
         return cls(**raw)
     except TypeError as error:
         raise ConfigError(f"{source}: {error}") from error
+
+
+def check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def changed_keys(mine: dict, theirs: dict) -> list[str]:

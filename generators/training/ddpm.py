@@ -32,7 +32,13 @@ from generators.training.checkpoint import (
     read_state,
     save_checkpoint,
 )
-from generators.training.config import CONFIG_DIR, changed_keys, config_from_dict, read_config_file
+from generators.training.config import (
+    CONFIG_DIR,
+    changed_keys,
+    check_flag,
+    config_from_dict,
+    read_config_file,
+)
 from generators.training.data import parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import LossLog, save_grid, write_training_record
@@ -66,6 +72,7 @@ class DiffusionTrainConfig:
     ema_half_life_images: the saved weights are this moving average of the trained ones.
     sample_inference_steps: DDIM steps of the sample grids drawn during training.
     precision / channels_last: as for the GANs (``precision.py``).
+    fresh_renders: as for the GANs: new renders of the data folder's world each batch.
     """
 
     arch: str = "ddpm"
@@ -86,8 +93,10 @@ class DiffusionTrainConfig:
     sample_inference_steps: int = 20
     precision: str = "float32"
     channels_last: bool = False
+    fresh_renders: bool = False
 
     def __post_init__(self):
+        check_flag("fresh_renders", self.fresh_renders)
         if self.arch != "ddpm":
             raise ConfigError(f"a diffusion training config has arch 'ddpm', got {self.arch!r}")
         size = self.image_size

@@ -86,17 +86,24 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def describe_data(images, classes) -> dict:
-    """What a run records of its training data (and checks again when it resumes)."""
-    return {"path": str(images.root), "n_images": len(images),
-            "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
+def describe_data(images, classes, fresh_renders: bool = False) -> dict:
+    """What a run records of its training data (and checks again when it resumes).
+
+    With fresh renders, ``class_counts`` are the world's planned counts: its composition."""
+    record = {"path": str(images.root), "n_images": len(images),
+              "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
+    if fresh_renders:
+        record["source"] = "fresh renders of the world"
+    return record
 
 
 def open_run(config, data, out: Path, run_dir: Path, classes):
-    """The start every trainer shares: the training images decoded once, their record, and
-    where the run stands (``prepare_run_dir``: a checkpoint, None, or "finished")."""
-    from generators.training.data import load_training_images
+    """The start every trainer shares: the batches' source (images decoded once, or the world
+    to render afresh), its record, and where the run stands (``prepare_run_dir``: a
+    checkpoint, None, or "finished")."""
+    from generators.training.data import load_training_images, rendered_world
 
-    images = load_training_images(data, config.image_size, classes)
-    record = describe_data(images, classes)
+    load = rendered_world if config.fresh_renders else load_training_images
+    images = load(data, config.image_size, classes)
+    record = describe_data(images, classes, config.fresh_renders)
     return images, record, prepare_run_dir(out, run_dir, config, record)
