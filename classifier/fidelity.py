@@ -46,10 +46,14 @@ class WorldFrechet:
         return asdict(self)
 
 
+def shares_or_uniform(composition: dict[str, float] | None) -> dict[str, float]:
+    """The class shares asked for, as floats; every class alike when None."""
+    return {k: float(v) for k, v in (composition or {name: 1 / len(CLASSES) for name in CLASSES}).items()}
+
+
 def world_renders(n: int, composition: dict[str, float] | None, seed: int, size: int = 64) -> torch.Tensor:
     """``n`` fresh world renders [n, 3, size, size] in [-1, 1] with the given class shares."""
-    composition = composition or {name: 1 / len(CLASSES) for name in CLASSES}
-    counts = class_counts(n, composition)
+    counts = class_counts(n, shares_or_uniform(composition))
     names = [name for name in CLASSES for _ in range(counts[name])]
     images = render_scenes(sample_scenes(names, np.random.default_rng(seed)), size)
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -84,9 +88,8 @@ def world_frechet_distance(images: torch.Tensor, composition: dict[str, float] |
     reference = classifier.features(world_renders(n, composition, seed)).numpy()
     other = classifier.features(world_renders(n, composition, seed + 1)).numpy()
     mine = classifier.features(images).numpy()
-    shares = composition or {name: 1 / len(CLASSES) for name in CLASSES}
     return WorldFrechet(value=frechet_distance(mine, reference), floor=frechet_distance(other, reference), n=n,
-                        features=features, reference_composition={k: float(v) for k, v in shares.items()})
+                        features=features, reference_composition=shares_or_uniform(composition))
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,9 @@ def world_realism(images: torch.Tensor, composition: dict[str, float] | None, *,
     mine = classifier.features(images).numpy()
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the set sizes
         found = compute_prdc(real_features=reference, fake_features=mine, nearest_k=nearest_k)
-    shares = composition or {name: 1 / len(CLASSES) for name in CLASSES}
     return WorldRealism(precision=float(found["precision"]), density=float(found["density"]),
                         coverage=float(found["coverage"]), n=n, reference_n=reference_n, nearest_k=nearest_k,
-                        features=features, reference_composition={k: float(v) for k, v in shares.items()})
+                        features=features, reference_composition=shares_or_uniform(composition))
 
 
 def composition_dict(classes: Sequence[str], shares: Sequence[float] | None) -> dict[str, float] | None:
