@@ -5,7 +5,8 @@ Run by hand (never in CI):
     python -m bench.manifold --generator biggan-world --seeds 10 --budget 512
     python -m bench.manifold --quick                  # 2 seeds, budget 128
 
-For every option (GA, GA kept on the prior's typical radius, GA + gradient refinement, GA scored over augmented views, NSGA-II
+For every option (GA, GA kept near each seed's own prior draw (anchored, per radius), GA kept on
+the prior's typical radius, GA + gradient refinement, GA scored over augmented views, NSGA-II
 with the discriminator's realism as a second objective, best-of-N from the prior), one
 search per class prompt the generator can paint and per seed; then, on the chosen artworks:
 
@@ -54,9 +55,11 @@ CLASS_PROMPTS = {"buildings": "tall buildings", "forest": "a dense forest", "gla
 VIEWS = 8  # augmented views per score for the "views" option
 
 
-def options(pop: int, budget: int, refine_steps: int) -> dict[str, tuple[SearchConfig, int]]:
+def options(pop: int, budget: int, refine_steps: int, anchor_radii=()) -> dict[str, tuple[SearchConfig, int]]:
     """Each option: its search config and the scorer's augmented views."""
-    return {
+    anchored = {f"ga+anchor{r:g}": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, anchor_radius=r), 0)
+                for r in anchor_radii}
+    return anchored | {
         "ga": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget), 0),
         "ga+typical": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, typical_set=True), 0),
         "ga+refine": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, refine_steps=refine_steps), 0),
@@ -158,6 +161,7 @@ def main() -> None:
     parser = SearchBenchParser(__doc__, seeds=5, budget=512, quick=(2, 128))
     parser.add_argument("--only", default=None, help="comma-separated options to run (default: all)")
     parser.add_argument("--out", default="bench-out/manifold", help="sample sheets go here")
+    parser.add_argument("--anchor-radii", default="0.5,1", help="comma-separated radii of the anchored GA options")
     args = parser.parse_args()
     torch.manual_seed(0)
     generator = load_generator(args.generator)
@@ -177,18 +181,19 @@ def main() -> None:
     print(f"generator {args.generator}, clip {args.clip}: {len(prompts)} class prompts x {args.seeds} seeds "
           f"(n = {n}), budget {args.budget}; unguided samples of the same classes: world FD {reference:.2f}, "
           f"precision {with_interval(reference_precision, n)}, diversity {control_diversity:.2f}")
-    print(f"{'option':10s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'precision [95% CI]':>19s} {'P ratio':>8s} "
+    print(f"{'option':13s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'precision [95% CI]':>19s} {'P ratio':>8s} "
           f"{'diversity':>9s} {'similarity':>10s} {'s/search':>9s}")
-    chosen = options(args.pop, args.budget, args.refine_steps)
+    radii = [float(r) for r in args.anchor_radii.split(",") if r]
+    chosen = options(args.pop, args.budget, args.refine_steps, radii)
     if args.only:
         chosen = {name: chosen[name] for name in args.only.split(",")}
     for name, (config, views) in chosen.items():
         if config.uses_realism and not generator.has_realism:
-            print(f"{name:10s} (skipped: {args.generator} has no discriminator)")
+            print(f"{name:13s} (skipped: {args.generator} has no discriminator)")
             continue
         found = measure_option(generator, clip, config, views, prompts, args.seeds, labellers, render_spread)
         kappa = f"{found['kappa']:.3f}" if found["kappa"] is not None else "  n/a"
-        print(f"{name:10s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
+        print(f"{name:13s} {found['hit']:5.2f} {kappa:>6s} {found['fd']:7.2f} {found['fd'] / reference:9.2f} "
               f"{with_interval(found['precision'], n):>19s} {found['precision'] / max(reference_precision, 1e-9):8.2f} "
               f"{found['diversity']:9.2f} {found['similarity']:10.4f} {found['seconds']:9.1f}", flush=True)
         save_sheet(found["images"], args.seeds, Path(args.out) / f"{file_stem(args.generator)}_{name}.png")

@@ -156,6 +156,26 @@ class LatentSpace:
             start += b.size
         return x
 
+    def distance(self, x: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """Per row of x [n, n_var], its distance from ``anchor`` [n_var] in prior standard
+        deviations, root-mean-square over the variables: about 1.41 between two prior draws."""
+        offset = (np.asarray(x, dtype=float) - anchor) / self.spreads()
+        return np.sqrt(np.mean(offset**2, axis=1))
+
+    def within(self, x: np.ndarray, anchor: np.ndarray, radius: float) -> np.ndarray:
+        """Flat vectors [n, n_var] moved straight toward ``anchor`` until their ``distance`` is at
+        most ``radius`` (those already inside unchanged), then clipped to the bounds.
+
+        One ball over all blocks, so a search can spend its radius where it needs it (a
+        BigGAN's few class logits or its many z coordinates). The anchor lies inside the
+        bounds, so clipping only brings a vector closer to it."""
+        x = np.array(x, dtype=float, copy=True)
+        anchor = np.asarray(anchor, dtype=float)
+        length = self.distance(x, anchor)[:, None]
+        factor = np.divide(radius, length, out=np.ones_like(length), where=length > radius)
+        low, high = self.bounds()
+        return np.clip(anchor + (x - anchor) * factor, low, high)
+
     def split(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Flat [B, n_var] -> {name: [B, *shape]} (views, so gradients flow)."""
         if latents.ndim != 2 or latents.shape[1] != self.n_var:

@@ -31,6 +31,9 @@ def register(commands) -> None:
     parser.add_argument("--augment", type=int, default=0, help="augmented views averaged per score")
     parser.add_argument("--typical-set", action="store_true",
                         help="ga/nsga2: keep Gaussian latents on the prior's typical radius")
+    parser.add_argument("--anchor-radius", type=float, default=None, metavar="R",
+                        help="ga/nsga2/random: search only within R prior stds (RMS) of the seed's own "
+                             "prior draw, so each seed varies its own picture (two draws lie ~1.41 apart)")
     parser.add_argument("--top-k", type=int, default=4, help="best images kept (top_XX.png)")
     parser.add_argument("--seed", type=int, default=0, help="search seed (same seed and settings, same latent)")
     parser.add_argument("--clip", default=DEFAULT_CLIP, help="CLIP model that scores the images")
@@ -53,7 +56,7 @@ def _search(args: argparse.Namespace) -> int:
     config = SearchConfig(
         algorithm=args.algorithm, pop_size=args.pop, generations=args.gens, budget=args.budget,
         refine_steps=args.refine_steps, pareto_rule=args.pareto_rule, realism_threshold=args.realism_threshold,
-        augmentations=args.augment, top_k=args.top_k, typical_set=args.typical_set,
+        augmentations=args.augment, top_k=args.top_k, typical_set=args.typical_set, anchor_radius=args.anchor_radius,
     )
     prompt = Prompt(args.prompt, templates=tuple(args.template) or ("{}",), negatives=tuple(args.negative))
     check_seed(args.seed)

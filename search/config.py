@@ -23,6 +23,11 @@ class SearchConfig:
     typical_set: ga and nsga2 put every offspring's Gaussian latent blocks back on the prior's
         typical radius (``LatentSpace.to_typical_set``), so selection cannot drift to latent
         norms the generator never saw (bench.manifold measures what it does to fidelity).
+    anchor_radius: ga, nsga2 and random search only within this distance (``LatentSpace.distance``:
+        prior standard deviations, root-mean-square; two prior draws lie about 1.41 apart) of
+        the seed's own prior draw, the latent ``artbias generate --n 1 --seed S`` paints. Each
+        seed then varies its own picture, so a campaign's artworks stay as varied as the
+        generator's (None: the whole prior).
     refine_steps / refine_lr / prior_weight: Adam refinement of the best latents afterwards.
     """
 
@@ -37,6 +42,7 @@ class SearchConfig:
     pareto_rule: str = "knee"
     realism_threshold: float = 0.0
     typical_set: bool = False
+    anchor_radius: float | None = None
     refine_steps: int = 0
     refine_lr: float = 0.05
     prior_weight: float = 1.0
@@ -57,6 +63,12 @@ class SearchConfig:
             raise ConfigError(f"typical_set must be true or false, got {self.typical_set!r}")
         if self.typical_set and self.algorithm not in ("ga", "nsga2"):
             raise ConfigError(f"typical_set applies to ga and nsga2, not {self.algorithm}")
+        if self.anchor_radius is not None:
+            check_number(self.anchor_radius, "anchor_radius", above=0)
+            if self.algorithm == "cmaes":
+                raise ConfigError("anchor_radius applies to ga, nsga2 and random, not cmaes")
+            if self.typical_set:
+                raise ConfigError("anchor_radius and typical_set are alternatives: choose one")
         for name in ("mutation_sigma", "crossover_prob", "cmaes_sigma", "realism_threshold", "refine_lr",
                      "prior_weight", *(("mutation_prob",) if self.mutation_prob is not None else ())):
             check_number(getattr(self, name), name)  # NaN and infinities are refused

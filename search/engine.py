@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 
 from data.errors import ConfigError
 from data.provenance import versions
+from generators.latents import LatentSpace
 from generators.protocol import Generator
 from search import pareto
 from search.algorithms import build_algorithm
@@ -52,6 +54,7 @@ class SearchResult:
     top_similarities: np.ndarray
     top_images: torch.Tensor
     top_realism: np.ndarray | None = None  # the discriminator's scores of top_images, when it has one
+    anchor: np.ndarray | None = None  # anchored search: the seed's prior draw it stayed near
     front: dict | None = None  # nsga2: latents, similarity, realism of the whole Pareto front
     rule_satisfied: bool = True
     refine_history: list[float] = field(default_factory=list)
@@ -107,6 +110,11 @@ def run_search(
         return _run_search(generator, scorer, prompt, config, seed, progress)
 
 
+def anchor_latent(space: LatentSpace, seed: int) -> np.ndarray:
+    """The seed's own prior draw [n_var]: the latent ``artbias generate --n 1 --seed`` paints."""
+    return space.sample(1, torch.Generator().manual_seed(seed))[0].double().numpy()
+
+
 def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResult:
     prompt = Prompt(prompt) if isinstance(prompt, str) else prompt
     if config.refine_steps and not generator.differentiable:
@@ -116,7 +124,12 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
     started = time.perf_counter()
     problem = LatentSearchProblem(generator, scorer, prompt, use_realism=config.uses_realism,
                                   batch_size=config.batch_size, keep_top=config.top_k)
-    algorithm = build_algorithm(config, generator.latent_space)
+    space = generator.latent_space
+    anchor, constrain = None, None
+    if config.anchor_radius is not None:
+        anchor = anchor_latent(space, seed)
+        constrain = partial(space.within, anchor=anchor, radius=config.anchor_radius)
+    algorithm = build_algorithm(config, space, anchor)
     callback = ProgressCallback(problem, config.n_generations, progress)
     algorithm.setup(problem, termination=("n_gen", config.n_generations), seed=seed, callback=callback, verbose=False)
     while algorithm.has_next():
@@ -139,7 +152,7 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
     if config.refine_steps:
         refined, refined_sim, refine_history = refine(
             generator, scorer, prompt, torch.from_numpy(np.asarray(start, dtype=np.float32)),
-            steps=config.refine_steps, lr=config.refine_lr, prior_weight=config.prior_weight,
+            steps=config.refine_steps, lr=config.refine_lr, prior_weight=config.prior_weight, constrain=constrain,
         )
         start = refined.numpy()
     if config.uses_realism:
@@ -163,6 +176,7 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
         prompt=prompt, generator=generator.identity(), clip=scorer.clip.identity, config=config, seed=seed,
         evaluations=problem.evaluations, history=callback.history, latent=latent, similarity=similarity,
         realism=realism, image=image[0].cpu(), top_latents=np.asarray(top_latents), top_similarities=top_similarities,
-        top_images=top_images.cpu(), top_realism=top_realism, front=front, rule_satisfied=rule_satisfied, refine_history=refine_history,
+        top_images=top_images.cpu(), top_realism=top_realism, anchor=anchor, front=front,
+        rule_satisfied=rule_satisfied, refine_history=refine_history,
         timings={"search_s": searched - started, "refine_s": finished - searched, "total_s": finished - started},
     )

@@ -53,6 +53,33 @@ class PriorGaussianMutation(Mutation):
         return np.clip(np.where(mutate, X + noise, X), low, high)
 
 
+class AnchoredSampling(Sampling):
+    """Initial individuals scattered around ``anchor`` (the seed's own prior draw): each
+    variable moved by N(0, (radius / 2 * prior std)^2), so the population starts about halfway
+    out to the trust region's edge and selection can move it either way."""
+
+    def __init__(self, space: LatentSpace, anchor: np.ndarray, radius: float):
+        super().__init__()
+        self.space, self.anchor, self.radius = space, np.asarray(anchor, dtype=float), radius
+
+    def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
+        steps = random_state.standard_normal((n_samples, self.space.n_var)) * (self.radius / 2) * self.space.spreads()
+        return self.space.within(self.anchor + steps, self.anchor, self.radius)
+
+
+class TrustRegionRepair(Repair):
+    """Keeps every offspring within ``radius`` of the anchor (``LatentSpace.within``): each
+    seed's search varies its own picture instead of converging, whatever the seed, on the
+    one picture CLIP likes most."""
+
+    def __init__(self, space: LatentSpace, anchor: np.ndarray, radius: float):
+        super().__init__()
+        self.space, self.anchor, self.radius = space, np.asarray(anchor, dtype=float), radius
+
+    def _do(self, problem, X, **kwargs):
+        return self.space.within(X, self.anchor, self.radius)
+
+
 class TypicalSetRepair(Repair):
     """Puts every offspring's Gaussian blocks back on their typical radius
     (``LatentSpace.to_typical_set``): the search keeps the direction it found, not a norm the

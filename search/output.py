@@ -48,6 +48,7 @@ def result_record(result: SearchResult, image_name: str) -> dict:
             for i, (s, x) in enumerate(zip(result.top_similarities, result.top_latents, strict=True))
         ],
         "image": image_name,
+        "anchor": None if result.anchor is None else np.asarray(result.anchor).tolist(),
         "timings": result.timings,
         "versions": result.versions,
     }

@@ -8,6 +8,9 @@ generator never saw. Each latent keeps its best version, so refinement never los
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from generators.protocol import Generator
@@ -34,8 +37,12 @@ def refine(
     steps: int,
     lr: float = 0.05,
     prior_weight: float = 1.0,
+    constrain: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """Refined latents [B, n_var], their similarities [B], and the best similarity per step."""
+    """Refined latents [B, n_var], their similarities [B], and the best similarity per step.
+
+    ``constrain`` (e.g. an anchored search's trust region) takes latents back where the search
+    allows after every step, as the bounds do."""
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in generator.latent_space.bounds())
     x = latents.detach().float().clone().requires_grad_(True)
     best_x = x.detach().clone()
@@ -54,6 +61,8 @@ def refine(
             best_x[improved] = x.detach()[improved]
             optimiser.step()
             x.copy_(torch.maximum(torch.minimum(x, high), low))
+            if constrain is not None:
+                x.copy_(torch.from_numpy(constrain(x.detach().cpu().numpy())).to(x))
         history.append(float(best_sim.max()))
     # The last step's update has not been scored yet: score it once so nothing is lost.
     if steps:

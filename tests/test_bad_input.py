@@ -244,6 +244,10 @@ CASES = [
                             "--out", "{out}"], "finite"),
     ("search-realism-inf", ["search", "--generator", "dcgan-world", "--prompt", "sea", "--realism-threshold=-inf",
                             "--out", "{out}"], "finite"),
+    ("search-anchor-nan", ["search", "--generator", "dcgan-world", "--prompt", "sea", "--anchor-radius", "nan",
+                           "--out", "{out}"], "anchor_radius must be a finite number"),
+    ("search-anchor-cmaes", ["search", "--generator", "dcgan-world", "--prompt", "sea", "--anchor-radius", "0.5",
+                             "--algorithm", "cmaes", "--out", "{out}"], "not cmaes"),
     ("search-device-quantum", ["search", "--generator", "dcgan-world", "--prompt", "sea", "--device", "quantum",
                                "--out", "{out}"], "not a device"),
     ("search-device-cuda", ["search", "--generator", "dcgan-world", "--prompt", "sea", "--device", "cuda:9",
@@ -513,11 +517,25 @@ def test_a_search_result_is_strict_json(tmp_path):
     """NaN never reaches result.json (JSON has no NaN); a later --force replaces the result."""
     import json
 
+    import numpy as np
+    import torch
+
+    from generators.registry import load_generator
+
     result = main(["search", "--generator", "dcgan-world", "--prompt", "a calm sea", "--pop", "4", "--gens", "1",
                    "--top-k", "1", "--out", str(tmp_path / "r"), "--quiet"])
     assert result == 0
     text = (tmp_path / "r" / "result.json").read_text()
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in result.json"))
+    assert json.loads(text)["anchor"] is None
+    anchored = tmp_path / "anchored"
+    assert main(["search", "--generator", "dcgan-world", "--prompt", "a calm sea", "--pop", "4", "--gens", "1",
+                 "--top-k", "1", "--anchor-radius", "0.5", "--seed", "2", "--out", str(anchored), "--quiet"]) == 0
+    record = json.loads((anchored / "result.json").read_text())
+    # the anchor is the seed's own draw, the one `artbias generate --n 1 --seed 2` paints
+    assert record["settings"]["anchor_radius"] == 0.5
+    expected = load_generator("dcgan-world").latent_space.sample(1, torch.Generator().manual_seed(2))[0]
+    assert np.allclose(record["anchor"], expected.numpy())
     assert main(["search", "--generator", "dcgan-world", "--prompt", "a calm sea", "--pop", "4", "--gens", "1",
                  "--top-k", "1", "--out", str(tmp_path / "r"), "--quiet", "--force"]) == 0
 

@@ -110,6 +110,32 @@ def test_typical_set_puts_each_gaussian_block_on_its_radius_and_keeps_direction(
     assert not np.shares_memory(typical, x)
 
 
+def test_within_pulls_far_vectors_straight_to_the_radius_and_keeps_near_ones():
+    s = space()
+    rng = np.random.default_rng(0)
+    anchor = s.sample_numpy(1, rng)[0]
+    draws = s.sample_numpy(300, rng)
+    squared = [s.distance(draws[i : i + 1], draws[i + 1])[0] ** 2 for i in range(0, 300, 2)]
+    assert np.sqrt(np.mean(squared)) == pytest.approx(np.sqrt(2), rel=0.1)  # two prior draws
+    kept = s.within(draws, anchor, 0.5)
+    distance = s.distance(kept, anchor)
+    assert np.all(distance <= 0.5 + 1e-9)
+    moved = s.distance(draws, anchor) > 0.5
+    assert moved.mean() > 0.9
+    low, high = s.bounds()
+    assert np.all(kept >= low) and np.all(kept <= high)
+    # straight toward the anchor: the offset keeps its direction wherever no bound clipped it
+    offset, original = (kept - anchor) / s.spreads(), (draws - anchor) / s.spreads()
+    unclipped = moved & np.all((kept > low) & (kept < high), axis=1)
+    assert unclipped.sum() > 10
+    assert np.allclose(distance[unclipped], 0.5)
+    cosine = np.sum(offset * original, axis=1) / np.linalg.norm(offset, axis=1) / np.linalg.norm(original, axis=1)
+    assert np.all(cosine[unclipped] > 1 - 1e-9)
+    near = anchor + 0.01 * s.spreads()
+    assert np.array_equal(s.within(near[None], anchor, 0.5)[0], near)
+    assert np.array_equal(s.within(anchor[None], anchor, 0.5)[0], anchor)  # the anchor itself has no direction
+
+
 def test_typical_radius_is_where_prior_draws_lie():
     block = LatentBlock("z", (512,), prior="truncnormal", scale=1.0, low=-1.5, high=1.5)
     draws = LatentSpace((block,)).sample(2000, torch.Generator().manual_seed(0)).numpy()

@@ -249,11 +249,49 @@ def test_typical_set_search_evaluates_only_latents_on_the_typical_radius(generat
     assert not np.allclose(np.linalg.norm(plain.latent), radius, atol=1e-3)  # without it, norms drift
 
 
+@pytest.mark.parametrize("algorithm", ["ga", "nsga2", "random"])
+def test_anchored_search_evaluates_only_latents_near_the_seeds_own_draw(generator, scorer, algorithm, monkeypatch):
+    from search.engine import anchor_latent
+
+    populations = record_populations(monkeypatch, float)
+    result = search(generator, scorer, seed=3, algorithm=algorithm, anchor_radius=0.4)
+    space = generator.latent_space
+    anchor = space.sample(1, torch.Generator().manual_seed(3))[0].double().numpy()  # `generate --n 1 --seed 3`
+    assert np.array_equal(result.anchor, anchor) and np.array_equal(anchor_latent(space, 3), anchor)
+    evaluated = np.concatenate(populations)
+    assert len(evaluated) == result.evaluations
+    assert space.distance(evaluated, anchor).max() <= 0.4 + 1e-6
+    assert space.distance(result.latent[None], anchor)[0] <= 0.4 + 1e-5
+    # the population spreads inside the region, not piled on the anchor
+    assert space.distance(evaluated, anchor).mean() > 0.1
+    # unanchored, the same search leaves that region
+    plain = search(generator, scorer, seed=3, algorithm=algorithm)
+    assert space.distance(plain.latent[None], anchor)[0] > 0.4 and plain.anchor is None
+
+
+def test_anchored_refinement_stays_in_the_trust_region(generator, scorer):
+    result = search(generator, scorer, seed=4, anchor_radius=0.3, refine_steps=8)
+    assert generator.latent_space.distance(result.latent[None], result.anchor)[0] <= 0.3 + 1e-5
+    again = search(generator, scorer, seed=4, anchor_radius=0.3, refine_steps=8)
+    assert np.array_equal(result.latent, again.latent)
+
+
+def test_anchored_seeds_stay_apart_where_plain_searches_converge(generator, scorer):
+    """The point of anchoring: each seed varies its own picture instead of all seeds finding
+    the one latent CLIP likes most."""
+    space = generator.latent_space
+    def spread(**settings):
+        latents = np.stack([search(generator, scorer, seed=s, budget=256, **settings).latent for s in range(4)])
+        return np.mean([space.distance(latents[i][None], latents[j])[0] for i in range(4) for j in range(i)])
+    assert spread(anchor_radius=0.3) > spread()
+
+
 @pytest.mark.parametrize(
     "settings",
     [{"algorithm": "sgd"}, {"budget": 8, "pop_size": 16}, {"pop_size": 0}, {"pareto_rule": "middle"},
      {"mutation_sigma": 0}, {"refine_steps": -1}, {"algorithm": "cmaes", "typical_set": True},
-     {"typical_set": "yes"}],
+     {"typical_set": "yes"}, {"anchor_radius": 0}, {"anchor_radius": float("nan")}, {"anchor_radius": "1"},
+     {"algorithm": "cmaes", "anchor_radius": 0.5}, {"typical_set": True, "anchor_radius": 0.5}],
 )
 def test_bad_settings_are_refused(settings):
     with pytest.raises(ConfigError):
