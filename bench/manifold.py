@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from bench.search_options import SearchBenchParser
-from classifier.fidelity import REFERENCE_SEED, world_frechet_distance, world_realism, world_renders
+from classifier.fidelity import REFERENCE_SEED, world_fidelity, world_renders
 from classifier.generator_eval import labeller_agreement
 from classifier.labellers import load_labeller
 from generators.registry import load_generator
@@ -93,14 +93,15 @@ def measure_option(generator, clip, config, views, prompts, seeds, labellers, re
     theirs = np.array([classes.index(second.classes[i]) for i in second.predict(images).argmax(1).tolist()])
     target = np.array([classes.index(name) for name in wanted])
     composition = {name: 1 / len(prompts) for name in prompts}
+    frechet, realism = world_fidelity(images, composition)
     per_prompt = images.reshape(len(prompts), seeds, *images.shape[1:])
     diversity = [spread(chosen) / render_spread[name] for name, chosen in zip(prompts, per_prompt, strict=True)]
     return {
         "images": images,
         "hit": float(((mine == target) & (theirs == target)).mean()),
         "kappa": labeller_agreement(mine, classes, "classifier-world-b", images)["kappa"],
-        "fd": world_frechet_distance(images, composition).value,
-        "precision": world_realism(images, composition).precision,
+        "fd": frechet.value,
+        "precision": realism.precision,
         "diversity": float(np.mean(diversity)),
         "similarity": float(np.mean(similarity)),
         "seconds": seconds,
@@ -172,8 +173,8 @@ def main() -> None:
     n = len(prompts) * args.seeds
     control = unguided_of_each_class(generator, labellers[0], prompts, args.seeds)
     composition = {name: 1 / len(prompts) for name in prompts}
-    reference = world_frechet_distance(control, composition).value
-    reference_precision = world_realism(control, composition).precision
+    frechet, realism = world_fidelity(control, composition)
+    reference, reference_precision = frechet.value, realism.precision
     # How varied fresh renders of each class are: the unit of every diversity figure.
     render_spread = {name: spread(world_renders(args.seeds, {name: 1.0}, REFERENCE_SEED)) for name in prompts}
     control_diversity = np.mean([spread(images) / render_spread[name]

@@ -75,21 +75,47 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
 
 
+class WorldFeatures:
+    """A world classifier's features of images, and of fresh renders, each render set computed
+    once: the Fréchet distance and the realism of one image set share them."""
+
+    def __init__(self, features: str = FEATURES):
+        from classifier.model import load_classifier
+
+        self.name = features
+        self.classifier = load_classifier(features)
+        self._renders: dict[tuple, np.ndarray] = {}
+
+    def of(self, images: torch.Tensor) -> np.ndarray:
+        return self.classifier.features(images).numpy()
+
+    def of_renders(self, n: int, composition: dict[str, float] | None, seed: int) -> np.ndarray:
+        key = (n, tuple(sorted(shares_or_uniform(composition).items())), seed)
+        if key not in self._renders:
+            self._renders[key] = self.of(world_renders(n, composition, seed))
+        return self._renders[key]
+
+
 def world_frechet_distance(images: torch.Tensor, composition: dict[str, float] | None, *,
                            features: str = FEATURES, seed: int = REFERENCE_SEED) -> WorldFrechet:
     """The world Fréchet distance of ``images`` [N,3,H,W] in [-1, 1] to fresh renders of
     ``composition`` (uniform when None), with the floor of renders against renders."""
-    from classifier.model import load_classifier
+    check_frechet_size(len(images))
+    world = WorldFeatures(features)
+    return _frechet(world.of(images), world, composition, seed)
 
-    n = len(images)
+
+def check_frechet_size(n: int) -> None:
     if n < 2:
         raise ConfigError(f"the world Fréchet distance needs at least 2 images, got {n}")
-    classifier = load_classifier(features)
-    reference = classifier.features(world_renders(n, composition, seed)).numpy()
-    other = classifier.features(world_renders(n, composition, seed + 1)).numpy()
-    mine = classifier.features(images).numpy()
+
+
+def _frechet(mine: np.ndarray, world: WorldFeatures, composition, seed: int) -> WorldFrechet:
+    n = len(mine)
+    reference = world.of_renders(n, composition, seed)
+    other = world.of_renders(n, composition, seed + 1)
     return WorldFrechet(value=frechet_distance(mine, reference), floor=frechet_distance(other, reference), n=n,
-                        features=features, reference_composition=shares_or_uniform(composition))
+                        features=world.name, reference_composition=shares_or_uniform(composition))
 
 
 @dataclass(frozen=True)
@@ -112,25 +138,45 @@ def world_realism(images: torch.Tensor, composition: dict[str, float] | None, *,
                   seed: int = REFERENCE_SEED) -> WorldRealism:
     """Precision, density and coverage of ``images`` [N,3,H,W] in [-1, 1] against ``reference_n``
     fresh renders of ``composition`` (uniform when None), in the world classifier's features."""
+    check_realism_size(len(images), nearest_k, reference_n)
+    world = WorldFeatures(features)
+    return _realism(world.of(images), world, composition, nearest_k, reference_n, seed)
+
+
+def check_realism_size(n: int, nearest_k: int, reference_n: int) -> None:
+    if n <= nearest_k or reference_n <= nearest_k:
+        raise ConfigError(f"world realism with {nearest_k} nearest neighbours needs more than {nearest_k} "
+                          f"images and renders, got {n} and {reference_n}")
+
+
+def _realism(mine: np.ndarray, world: WorldFeatures, composition, nearest_k: int, reference_n: int,
+             seed: int) -> WorldRealism:
     import contextlib
     import io
 
     from prdc import compute_prdc
 
-    from classifier.model import load_classifier
-
-    n = len(images)
-    if n <= nearest_k or reference_n <= nearest_k:
-        raise ConfigError(f"world realism with {nearest_k} nearest neighbours needs more than {nearest_k} "
-                          f"images and renders, got {n} and {reference_n}")
-    classifier = load_classifier(features)
-    reference = classifier.features(world_renders(reference_n, composition, seed)).numpy()
-    mine = classifier.features(images).numpy()
+    reference = world.of_renders(reference_n, composition, seed)
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the set sizes
         found = compute_prdc(real_features=reference, fake_features=mine, nearest_k=nearest_k)
     return WorldRealism(precision=float(found["precision"]), density=float(found["density"]),
-                        coverage=float(found["coverage"]), n=n, reference_n=reference_n, nearest_k=nearest_k,
-                        features=features, reference_composition=shares_or_uniform(composition))
+                        coverage=float(found["coverage"]), n=len(mine), reference_n=reference_n,
+                        nearest_k=nearest_k, features=world.name, reference_composition=shares_or_uniform(composition))
+
+
+def world_fidelity(images: torch.Tensor, composition: dict[str, float] | None, *, nearest_k: int = 5,
+                   reference_n: int = 1000, features: str = FEATURES,
+                   seed: int = REFERENCE_SEED) -> tuple[WorldFrechet, WorldRealism | None]:
+    """Both measures of one image set, from one pass of features (and, at n = ``reference_n``,
+    one set of renders); the realism is None when there are too few images for it."""
+    check_frechet_size(len(images))
+    world = WorldFeatures(features)
+    mine = world.of(images)
+    realism = None
+    if len(images) > nearest_k:
+        check_realism_size(len(images), nearest_k, reference_n)
+        realism = _realism(mine, world, composition, nearest_k, reference_n, seed)
+    return _frechet(mine, world, composition, seed), realism
 
 
 def composition_dict(classes: Sequence[str], shares: Sequence[float] | None) -> dict[str, float] | None:

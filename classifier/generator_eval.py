@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from classifier.fidelity import composition_dict, world_frechet_distance, world_realism
+from classifier.fidelity import composition_dict, world_fidelity
 from classifier.labellers import load_labeller
 from data.errors import ConfigError
 from data.files import write_atomically
@@ -93,10 +93,9 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     if second_labeller is not None:
         found.agreement = labeller_agreement(predicted, classes, second_labeller, images, batch_size)
     if fidelity:
-        reference = composition_dict(classes, training)
-        found.fidelity = world_frechet_distance(images, reference).to_dict()
-        if n > 5:  # its five nearest neighbours need more images than that
-            found.realism = world_realism(images, reference).to_dict()
+        frechet, realism = world_fidelity(images, composition_dict(classes, training))
+        found.fidelity = frechet.to_dict()
+        found.realism = None if realism is None else realism.to_dict()  # None: too few images for it
     return found
 
 

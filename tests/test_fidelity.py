@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from classifier.fidelity import (
+    WorldFeatures,
     frechet_distance,
+    world_fidelity,
     world_frechet_distance,
     world_realism,
     world_renders,
@@ -57,6 +59,21 @@ def test_realism_tells_a_narrow_set_of_real_scenes_from_images_off_the_world():
     assert spread.n == 60 and spread.reference_n == 300 and spread.nearest_k == 5
     with pytest.raises(ConfigError, match="needs more than 5 images"):
         world_realism(renders[:5], None)
+
+
+def test_both_measures_at_once_equal_each_alone_from_one_pass_of_features(monkeypatch):
+    images = world_renders(40, {"sea": 0.5, "forest": 0.5}, seed=11)
+    composition = {"sea": 0.5, "forest": 0.5}
+    frechet = world_frechet_distance(images, composition)
+    realism = world_realism(images, composition, reference_n=40)
+    passes = []
+    of = WorldFeatures.of
+    monkeypatch.setattr(WorldFeatures, "of", lambda self, x: passes.append(len(x)) or of(self, x))
+    both = world_fidelity(images, composition, reference_n=40)
+    assert both == (frechet, realism)
+    # the images once, the renders once (the Fréchet reference is the realism's at this n), the floor's once
+    assert passes == [40, 40, 40]
+    assert world_fidelity(images[:5], composition)[1] is None  # too few for five nearest neighbours
 
 
 def test_the_reference_has_the_composition_asked_for():
