@@ -28,6 +28,9 @@ class LatentBlock:
         "truncnormal" (that normal truncated to [low, high], e.g. BigGAN's truncation trick)
         or "uniform" over [low, high].
     low/high: search bounds.
+    conditioning: the block chooses what to draw (a class, a truncation), not how: an
+        anchored search (``LatentSpace.within``) leaves it free, so the prompt can pick the
+        class while the seed's own draw keeps the rest.
     """
 
     name: str
@@ -37,6 +40,7 @@ class LatentBlock:
     scale: float = 1.0
     low: float = -4.0
     high: float = 4.0
+    conditioning: bool = False
 
     def __post_init__(self):
         if self.prior not in PRIORS:
@@ -156,25 +160,36 @@ class LatentSpace:
             start += b.size
         return x
 
+    def anchored(self) -> np.ndarray:
+        """Per variable, whether an anchored search holds it near its anchor (every variable
+        but those of ``conditioning`` blocks)."""
+        return np.concatenate([np.full(b.size, not b.conditioning) for b in self.blocks])
+
     def distance(self, x: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-        """Per row of x [n, n_var], its distance from ``anchor`` [n_var] in prior standard
-        deviations, root-mean-square over the variables: about 1.41 between two prior draws."""
-        offset = (np.asarray(x, dtype=float) - anchor) / self.spreads()
+        """Per row of x [n, n_var], its distance from ``anchor`` [n_var] over the ``anchored``
+        variables, in prior standard deviations, root-mean-square: about 1.41 between two prior
+        draws (0 when every block is conditioning)."""
+        held = self.anchored()
+        if not held.any():
+            return np.zeros(len(x))
+        offset = (np.asarray(x, dtype=float) - anchor)[:, held] / self.spreads()[held]
         return np.sqrt(np.mean(offset**2, axis=1))
 
     def within(self, x: np.ndarray, anchor: np.ndarray, radius: float) -> np.ndarray:
-        """Flat vectors [n, n_var] moved straight toward ``anchor`` until their ``distance`` is at
-        most ``radius`` (those already inside unchanged), then clipped to the bounds.
+        """Flat vectors [n, n_var] whose ``anchored`` variables are moved straight toward
+        ``anchor`` until their ``distance`` is at most ``radius`` (those already inside
+        unchanged), then clipped to the bounds; conditioning blocks only clipped.
 
-        One ball over all blocks, so a search can spend its radius where it needs it (a
-        BigGAN's few class logits or its many z coordinates). The anchor lies inside the
-        bounds, so clipping only brings a vector closer to it."""
+        One ball over all held blocks, so a search can spend its radius where it needs it.
+        The anchor lies inside the bounds, so clipping only brings a vector closer to it."""
         x = np.array(x, dtype=float, copy=True)
         anchor = np.asarray(anchor, dtype=float)
         length = self.distance(x, anchor)[:, None]
         factor = np.divide(radius, length, out=np.ones_like(length), where=length > radius)
+        held = self.anchored()
+        x[:, held] = (anchor + (x - anchor) * factor)[:, held]
         low, high = self.bounds()
-        return np.clip(anchor + (x - anchor) * factor, low, high)
+        return np.clip(x, low, high)
 
     def split(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Flat [B, n_var] -> {name: [B, *shape]} (views, so gradients flow)."""

@@ -92,7 +92,7 @@ class WorldRenderGenerator(Generator):
         self.rule = rule or AestheticRule.load()
         uniform = {"prior": "uniform", "low": 0.0, "high": 1.0}
         self.latent_space = LatentSpace((
-            LatentBlock("class_u", (len(CLASSES),), **uniform),
+            LatentBlock("class_u", (len(CLASSES),), **uniform, conditioning=True),
             LatentBlock("time_u", (len(TIMES),), **uniform),
             LatentBlock("weather_u", (len(WEATHERS),), **uniform),
             LatentBlock("scene_u", (6,), **uniform),

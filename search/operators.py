@@ -54,9 +54,10 @@ class PriorGaussianMutation(Mutation):
 
 
 class AnchoredSampling(Sampling):
-    """Initial individuals scattered around ``anchor`` (the seed's own prior draw): each
+    """Initial individuals scattered around ``anchor`` (the seed's own prior draw): each held
     variable moved by N(0, (radius / 2 * prior std)^2), so the population starts about halfway
-    out to the trust region's edge and selection can move it either way."""
+    out to the trust region's edge and selection can move it either way; conditioning blocks
+    (a class) drawn from the prior, as an unanchored search draws them."""
 
     def __init__(self, space: LatentSpace, anchor: np.ndarray, radius: float):
         super().__init__()
@@ -64,7 +65,9 @@ class AnchoredSampling(Sampling):
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
         steps = random_state.standard_normal((n_samples, self.space.n_var)) * (self.radius / 2) * self.space.spreads()
-        return self.space.within(self.anchor + steps, self.anchor, self.radius)
+        free = self.space.sample_numpy(n_samples, random_state)
+        near = np.where(self.space.anchored(), self.anchor + steps, free)
+        return self.space.within(near, self.anchor, self.radius)
 
 
 class TrustRegionRepair(Repair):

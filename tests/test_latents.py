@@ -136,6 +136,23 @@ def test_within_pulls_far_vectors_straight_to_the_radius_and_keeps_near_ones():
     assert np.array_equal(s.within(anchor[None], anchor, 0.5)[0], anchor)  # the anchor itself has no direction
 
 
+def test_within_leaves_conditioning_blocks_free():
+    """A class input is the prompt's to choose: only the other blocks are held near the anchor."""
+    s = LatentSpace((LatentBlock("z", (8,), low=-4, high=4),
+                     LatentBlock("class_logits", (3,), low=-2, high=2, conditioning=True)))
+    assert s.anchored().tolist() == [True] * 8 + [False] * 3
+    rng = np.random.default_rng(1)
+    anchor, draws = s.sample_numpy(1, rng)[0], s.sample_numpy(50, rng)
+    kept = s.within(draws, anchor, 0.2)
+    assert np.all(s.distance(kept, anchor) <= 0.2 + 1e-9)
+    assert np.array_equal(kept[:, 8:], draws[:, 8:])
+    moved_class = draws.copy()
+    moved_class[:, 8:] = anchor[8:] + 1.5  # however far the class moves, z's distance is all that counts
+    assert np.allclose(s.distance(moved_class, anchor), s.distance(draws, anchor))
+    only_classes = LatentSpace((LatentBlock("c", (3,), conditioning=True),))
+    assert np.array_equal(only_classes.distance(draws[:, 8:], anchor[8:]), np.zeros(50))
+
+
 def test_typical_radius_is_where_prior_draws_lie():
     block = LatentBlock("z", (512,), prior="truncnormal", scale=1.0, low=-1.5, high=1.5)
     draws = LatentSpace((block,)).sample(2000, torch.Generator().manual_seed(0)).numpy()

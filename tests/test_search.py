@@ -269,6 +269,18 @@ def test_anchored_search_evaluates_only_latents_near_the_seeds_own_draw(generato
     assert space.distance(plain.latent[None], anchor)[0] > 0.4 and plain.anchor is None
 
 
+def test_anchored_sampling_draws_conditioning_blocks_from_the_prior():
+    from generators.latents import LatentBlock, LatentSpace
+    from search.operators import AnchoredSampling
+
+    space = LatentSpace((LatentBlock("z", (16,)), LatentBlock("class_logits", (4,), conditioning=True)))
+    anchor = space.sample(1, torch.Generator().manual_seed(0))[0].double().numpy()
+    drawn = AnchoredSampling(space, anchor, 0.5)._do(None, 400, random_state=np.random.default_rng(0))
+    assert np.all(space.distance(drawn, anchor) <= 0.5 + 1e-9)
+    assert np.abs(drawn[:, :16] - anchor[:16]).std() < 0.4  # held near the anchor
+    assert drawn[:, 16:].std() == pytest.approx(1.0, abs=0.1)  # the class: anywhere the prior puts it
+
+
 def test_anchored_refinement_stays_in_the_trust_region(generator, scorer):
     result = search(generator, scorer, seed=4, anchor_radius=0.3, refine_steps=8)
     assert generator.latent_space.distance(result.latent[None], result.anchor)[0] <= 0.3 + 1e-5

@@ -70,13 +70,15 @@ class BigGANGenerator(Generator):
                 "z", (config.z_dim,), "truncnormal", low=-TRUNCATION_BOUND, high=TRUNCATION_BOUND
             ),
             LatentBlock(
-                "class_logits", (config.num_classes,), "normal", low=-LOGIT_BOUND, high=LOGIT_BOUND
+                "class_logits", (config.num_classes,), "normal", low=-LOGIT_BOUND, high=LOGIT_BOUND,
+                conditioning=True,
             ),
         ]
         if search_truncation:
             blocks.append(
                 LatentBlock(
-                    "truncation", (1,), "uniform", low=TRUNCATION_RANGE[0], high=TRUNCATION_RANGE[1]
+                    "truncation", (1,), "uniform", low=TRUNCATION_RANGE[0], high=TRUNCATION_RANGE[1],
+                    conditioning=True,
                 )
             )
         self.latent_space = LatentSpace(tuple(blocks))
