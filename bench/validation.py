@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=24)
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--anchor-radius", type=float, default=None, help="anchored searches (default: none)")
     parser.add_argument("--out", default="bench-validation")
     args = parser.parse_args()
 
@@ -37,7 +38,8 @@ def main() -> None:
     for clip in args.clips.split(","):
         for objective in args.objectives.split(","):
             settings = ValidationSettings(clip=clip, generators=tuple(args.generators.split(",")),
-                                          seeds=args.seeds, replicates=args.replicates, objective=objective)
+                                          seeds=args.seeds, replicates=args.replicates, objective=objective,
+                                          anchor_radius=args.anchor_radius)
             started = time.perf_counter()
             document = run_validation(settings, Path(args.out) / f"{clip}-{objective}", workers=args.workers,
                                       progress=False)

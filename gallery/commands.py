@@ -72,6 +72,8 @@ def register(commands) -> None:
     validate.add_argument("--objective", choices=("contrast", "raw"), default="contrast",
                           help="search for the prompt minus its neutral control, or raw similarity")
     validate.add_argument("--baseline", type=int, default=300, help="unguided samples per generator")
+    validate.add_argument("--anchor-radius", type=float, default=None, metavar="R",
+                          help="anchored searches (artbias search --anchor-radius): each seed near its own prior draw")
     _executor_options(validate, default_workers=default_workers())
 
 
@@ -235,7 +237,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     generators = tuple(g.strip() for g in args.generators.split(",") if g.strip())
     settings = ValidationSettings(clip=args.clip, generators=generators, rule=args.rule, seeds=args.seeds,
-                                  replicates=args.replicates, objective=args.objective, baseline=args.baseline)
+                                  replicates=args.replicates, objective=args.objective, baseline=args.baseline,
+                                  anchor_radius=args.anchor_radius)
     document = run_validation(settings, args.out, workers=args.workers, progress=not args.quiet)
     print(markdown(document))
     print(f"written: {Path(args.out) / 'validation.json'}, {Path(args.out) / 'validation.md'}")

@@ -73,6 +73,7 @@ class ValidationSettings:
     pop_size: int = 16
     generations: int = 6
     baseline: int = 300
+    anchor_radius: float | None = None  # the searches' trust region (SearchConfig.anchor_radius)
     labeller: str = DEFAULT_LABELLER
     seed: int = 0
 
@@ -120,7 +121,8 @@ def campaign_config(settings: ValidationSettings):
         "algorithms": ["ga"],
         "clip": settings.clip,
         "labellers": [settings.labeller, *_attribute_labellers()],
-        "search": {"pop_size": settings.pop_size, "generations": settings.generations, "top_k": 1},
+        "search": {"pop_size": settings.pop_size, "generations": settings.generations, "top_k": 1}
+        | ({"anchor_radius": settings.anchor_radius} if settings.anchor_radius is not None else {}),
         "baseline": {"samples": settings.baseline, "chunk": 100, "seed": settings.seed},
     }
     return parse_config(raw, source="validate")

@@ -82,6 +82,11 @@ def test_the_validation_campaign_pairs_the_prompt_with_both_controls():
     assert config.prompts[0].negatives == (NEUTRAL,) and config.prompts[0].negative_weight == 1.0
     raw = campaign_config(ValidationSettings(clip="clip-world", objective="raw"))
     assert raw.prompts[0].negatives == ()
+    assert config.search_config("ga").anchor_radius is None
+    anchored = campaign_config(ValidationSettings(clip="clip-world", anchor_radius=1.0))
+    assert anchored.search_config("ga").anchor_radius == 1.0
+    with pytest.raises(ConfigError, match="anchor_radius"):
+        campaign_config(ValidationSettings(clip="clip-world", anchor_radius=-1.0))
 
 
 @pytest.mark.parametrize("change, message", [
