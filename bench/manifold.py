@@ -55,10 +55,15 @@ CLASS_PROMPTS = {"buildings": "tall buildings", "forest": "a dense forest", "gla
 VIEWS = 8  # augmented views per score for the "views" option
 
 
-def options(pop: int, budget: int, refine_steps: int, anchor_radii=()) -> dict[str, tuple[SearchConfig, int]]:
+def options(pop: int, budget: int, refine_steps: int, anchor_radii=(), anchor_draws=(1,)) -> dict[str, tuple[SearchConfig, int]]:
     """Each option: its search config and the scorer's augmented views."""
-    anchored = {f"ga+anchor{r:g}": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, anchor_radius=r), 0)
-                for r in anchor_radii}
+    # With more than one anchor draw the draws come out of the budget, so every option spends the same.
+    anchored = {
+        f"ga+anchor{r:g}" + (f"x{d}" if d > 1 else ""):
+            (SearchConfig(algorithm="ga", pop_size=pop, budget=budget - (d if d > 1 else 0), anchor_radius=r,
+                          anchor_draws=d), 0)
+        for r in anchor_radii for d in anchor_draws
+    }
     return anchored | {
         "ga": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget), 0),
         "ga+typical": (SearchConfig(algorithm="ga", pop_size=pop, budget=budget, typical_set=True), 0),
@@ -162,7 +167,9 @@ def main() -> None:
     parser = SearchBenchParser(__doc__, seeds=5, budget=512, quick=(2, 128))
     parser.add_argument("--only", default=None, help="comma-separated options to run (default: all)")
     parser.add_argument("--out", default="bench-out/manifold", help="sample sheets go here")
-    parser.add_argument("--anchor-radii", default="0.5,1", help="comma-separated radii of the anchored GA options")
+    parser.add_argument("--anchor-radii", default="0.7,1", help="comma-separated radii of the anchored GA options")
+    parser.add_argument("--anchor-draws", default="1", help="comma-separated anchor draws of the anchored GA options "
+                                                             "(N > 1: the best of N, taken from the budget)")
     args = parser.parse_args()
     torch.manual_seed(0)
     generator = load_generator(args.generator)
@@ -185,7 +192,8 @@ def main() -> None:
     print(f"{'option':13s} {'hit':>5s} {'kappa':>6s} {'FD':>7s} {'FD ratio':>9s} {'precision [95% CI]':>19s} {'P ratio':>8s} "
           f"{'diversity':>9s} {'similarity':>10s} {'s/search':>9s}")
     radii = [float(r) for r in args.anchor_radii.split(",") if r]
-    chosen = options(args.pop, args.budget, args.refine_steps, radii)
+    draws = [int(d) for d in args.anchor_draws.split(",") if d]
+    chosen = options(args.pop, args.budget, args.refine_steps, radii, draws)
     if args.only:
         chosen = {name: chosen[name] for name in args.only.split(",")}
     for name, (config, views) in chosen.items():

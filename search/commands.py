@@ -34,6 +34,8 @@ def register(commands) -> None:
     parser.add_argument("--anchor-radius", type=float, default=None, metavar="R",
                         help="ga/nsga2/random: search only within R prior stds (RMS) of the seed's own "
                              "prior draw, so each seed varies its own picture (two draws lie ~1.41 apart)")
+    parser.add_argument("--anchor-draws", type=int, default=1, metavar="N",
+                        help="with --anchor-radius: anchor on the best-scored of the seed's first N prior draws")
     parser.add_argument("--top-k", type=int, default=4, help="best images kept (top_XX.png)")
     parser.add_argument("--seed", type=int, default=0, help="search seed (same seed and settings, same latent)")
     parser.add_argument("--clip", default=DEFAULT_CLIP, help="CLIP model that scores the images")
@@ -57,6 +59,7 @@ def _search(args: argparse.Namespace) -> int:
         algorithm=args.algorithm, pop_size=args.pop, generations=args.gens, budget=args.budget,
         refine_steps=args.refine_steps, pareto_rule=args.pareto_rule, realism_threshold=args.realism_threshold,
         augmentations=args.augment, top_k=args.top_k, typical_set=args.typical_set, anchor_radius=args.anchor_radius,
+        anchor_draws=args.anchor_draws,
     )
     prompt = Prompt(args.prompt, templates=tuple(args.template) or ("{}",), negatives=tuple(args.negative))
     check_seed(args.seed)

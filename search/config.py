@@ -28,6 +28,9 @@ class SearchConfig:
         the seed's own prior draw, the latent ``artbias generate --n 1 --seed S`` paints. Each
         seed then varies its own picture, so a campaign's artworks stay as varied as the
         generator's (None: the whole prior).
+    anchor_draws: with anchor_radius, the anchor is the one CLIP likes best of the seed's first
+        this many prior draws (scored before the search, on top of its budget); 1: the seed's
+        own draw, unscored. More draws start nearer the prompt, at some of the variety.
     refine_steps / refine_lr / prior_weight: Adam refinement of the best latents afterwards.
     """
 
@@ -43,6 +46,7 @@ class SearchConfig:
     realism_threshold: float = 0.0
     typical_set: bool = False
     anchor_radius: float | None = None
+    anchor_draws: int = 1
     refine_steps: int = 0
     refine_lr: float = 0.05
     prior_weight: float = 1.0
@@ -55,7 +59,7 @@ class SearchConfig:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
         if self.pareto_rule not in PARETO_RULES:
             raise ConfigError(f"unknown Pareto rule {self.pareto_rule!r}; use one of {', '.join(PARETO_RULES)}")
-        for name in ("pop_size", "generations", "batch_size", "top_k", "refine_steps", "augmentations"):
+        for name in ("pop_size", "generations", "batch_size", "top_k", "refine_steps", "augmentations", "anchor_draws"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
@@ -69,6 +73,11 @@ class SearchConfig:
                 raise ConfigError("anchor_radius applies to ga, nsga2 and random, not cmaes")
             if self.typical_set:
                 raise ConfigError("anchor_radius and typical_set are alternatives: choose one")
+        if self.anchor_draws < 1:
+            raise ConfigError(f"anchor_draws must be at least 1, got {self.anchor_draws}")
+        if self.anchor_draws > 1 and self.anchor_radius is None:
+            raise ConfigError("anchor_draws needs anchor_radius (there is no anchor without it)")
+        check_limit("population", self.anchor_draws, "anchor_draws")
         for name in ("mutation_sigma", "crossover_prob", "cmaes_sigma", "realism_threshold", "refine_lr",
                      "prior_weight", *(("mutation_prob",) if self.mutation_prob is not None else ())):
             check_number(getattr(self, name), name)  # NaN and infinities are refused

@@ -115,6 +115,17 @@ def anchor_latent(space: LatentSpace, seed: int) -> np.ndarray:
     return space.sample(1, torch.Generator().manual_seed(seed))[0].double().numpy()
 
 
+def best_draw(problem: LatentSearchProblem, n: int, seed: int) -> np.ndarray:
+    """The one of the seed's first ``n`` prior draws that CLIP finds closest to the prompt. They
+    count as evaluations; only the anchor itself may be chosen (the others lie outside its
+    trust region)."""
+    draws = problem.generator.latent_space.sample(n, torch.Generator().manual_seed(seed)).double().numpy()
+    similarity = problem.score(draws)["similarity"]
+    best = int(np.argmax(similarity))
+    problem.count(similarity[best : best + 1], draws[best : best + 1], evaluations=n)
+    return draws[best]
+
+
 def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResult:
     prompt = Prompt(prompt) if isinstance(prompt, str) else prompt
     if config.refine_steps and not generator.differentiable:
@@ -127,7 +138,7 @@ def _run_search(generator, scorer, prompt, config, seed, progress) -> SearchResu
     space = generator.latent_space
     anchor, constrain = None, None
     if config.anchor_radius is not None:
-        anchor = anchor_latent(space, seed)
+        anchor = anchor_latent(space, seed) if config.anchor_draws == 1 else best_draw(problem, config.anchor_draws, seed)
         constrain = partial(space.within, anchor=anchor, radius=config.anchor_radius)
     algorithm = build_algorithm(config, space, anchor)
     callback = ProgressCallback(problem, config.n_generations, progress)

@@ -91,11 +91,20 @@ class LatentSearchProblem(Problem):
             out["realism"] = torch.cat(realism).double().numpy()
         return out
 
-    def _evaluate(self, X, out, *args, **kwargs):
+    def observe(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``score``, counted as evaluations and offered to the top k."""
         scores = self.score(X)
-        self.evaluations += len(X)
-        self.best_similarity = max(self.best_similarity, float(scores["similarity"].max()))
-        self.top.offer(scores["similarity"], np.asarray(X))
+        self.count(scores["similarity"], X)
+        return scores
+
+    def count(self, similarity: np.ndarray, X: np.ndarray, evaluations: int | None = None) -> None:
+        """Count ``evaluations`` (default: one per row) and offer these rows to the top k."""
+        self.evaluations += len(X) if evaluations is None else evaluations
+        self.best_similarity = max(self.best_similarity, float(np.max(similarity)))
+        self.top.offer(similarity, np.asarray(X))
+
+    def _evaluate(self, X, out, *args, **kwargs):
+        scores = self.observe(X)
         objectives = [-scores["similarity"]]
         if self.use_realism:
             objectives.append(-scores["realism"])

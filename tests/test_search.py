@@ -281,6 +281,21 @@ def test_anchored_sampling_draws_conditioning_blocks_from_the_prior():
     assert drawn[:, 16:].std() == pytest.approx(1.0, abs=0.1)  # the class: anywhere the prior puts it
 
 
+def test_an_anchor_from_several_draws_is_the_best_scored_of_the_seeds_first_draws(generator, scorer, monkeypatch):
+    populations = record_populations(monkeypatch, float)
+    result = search(generator, scorer, seed=2, anchor_radius=0.3, anchor_draws=12, budget=64)
+    space = generator.latent_space
+    draws = space.sample(12, torch.Generator().manual_seed(2)).double().numpy()
+    similarity = LatentSearchProblem(generator, scorer, Prompt(PROMPT)).score(draws)["similarity"]
+    assert np.array_equal(result.anchor, draws[np.argmax(similarity)])
+    assert result.evaluations == 12 + 64  # the draws are scored before the search's budget
+    assert len(np.concatenate(populations)) == 64
+    assert space.distance(np.concatenate(populations), result.anchor).max() <= 0.3 + 1e-6
+    # only the anchor among the draws may be offered: every runner-up lies in the trust region
+    assert space.distance(result.top_latents, result.anchor).max() <= 0.3 + 1e-5
+    assert result.similarity >= similarity.max() - 1e-6  # the search never ends below its anchor
+
+
 def test_anchored_refinement_stays_in_the_trust_region(generator, scorer):
     result = search(generator, scorer, seed=4, anchor_radius=0.3, refine_steps=8)
     assert generator.latent_space.distance(result.latent[None], result.anchor)[0] <= 0.3 + 1e-5
@@ -303,7 +318,8 @@ def test_anchored_seeds_stay_apart_where_plain_searches_converge(generator, scor
     [{"algorithm": "sgd"}, {"budget": 8, "pop_size": 16}, {"pop_size": 0}, {"pareto_rule": "middle"},
      {"mutation_sigma": 0}, {"refine_steps": -1}, {"algorithm": "cmaes", "typical_set": True},
      {"typical_set": "yes"}, {"anchor_radius": 0}, {"anchor_radius": float("nan")}, {"anchor_radius": "1"},
-     {"algorithm": "cmaes", "anchor_radius": 0.5}, {"typical_set": True, "anchor_radius": 0.5}],
+     {"algorithm": "cmaes", "anchor_radius": 0.5}, {"typical_set": True, "anchor_radius": 0.5},
+     {"anchor_draws": 4}, {"anchor_radius": 0.5, "anchor_draws": 0}, {"anchor_radius": 0.5, "anchor_draws": 10**9}],
 )
 def test_bad_settings_are_refused(settings):
     with pytest.raises(ConfigError):
