@@ -283,6 +283,8 @@ def test_training_on_fresh_renders_resumes_exactly_and_records_its_source(world,
         assert torch.equal(tensor, load_file(parted / "model.safetensors")[name]), name
     data = json.loads((straight / "training.json").read_text())["data"]
     assert data["source"] == "fresh renders of the world" and data["class_counts"]["forest"] == 24
+    card = (straight / "card.md").read_text()
+    assert "fresh renders of the world in every batch" in card and "forest 24" in card
     fixed = train_gan(replace(config, fresh_renders=False), world, tmp_path / "fixed", progress=False, threads=1)
     assert not torch.equal(load_file(fixed / "model.safetensors")[name], tensor)
     with pytest.raises(ConfigError, match="different config.*fresh_renders"):

@@ -60,6 +60,9 @@ class TrainingImages:
         return _flipped(self.images[index], rng), self.labels[index]
 
 
+FRESH_SOURCE = "fresh renders of the world"  # what a run on a RenderedWorld records as its data's source
+
+
 @dataclass
 class RenderedWorld:
     """Fresh renders of the world whose recipe is recorded in ``root``; the same interface as

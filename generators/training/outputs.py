@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from data.files import write_atomically
+from generators.training.data import FRESH_SOURCE
 from generators.training.precision import describe_precision
 
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "real_logit", "fake_logit", "r1")
@@ -94,7 +95,9 @@ def write_card(directory: Path, record: dict) -> None:
         f"- **Architecture**: {record['arch']}, {record['config']['image_size']} px; "
         f"{params['generator']:,} generator + {params['discriminator']:,} discriminator parameters "
         f"({params['megabytes_fp32']:.1f} MB fp32)",
-        f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}",
+        (f"- **Training data**: fresh renders of the world in every batch, in the composition of "
+         f"`{data['path']}` ({composition})" if data.get("source") == FRESH_SOURCE
+         else f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}"),
         f"- **Training**: {record['steps']} steps of batch {record['config']['batch_size']}, "
         f"seed {record['config']['seed']}, {record['config']['loss']} loss"
         + (f", R1 gamma {record['config']['r1_gamma']}" if record["config"]["r1_gamma"] else "")

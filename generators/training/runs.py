@@ -86,14 +86,16 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def describe_data(images, classes, fresh_renders: bool = False) -> dict:
+def describe_data(images, classes) -> dict:
     """What a run records of its training data (and checks again when it resumes).
 
     With fresh renders, ``class_counts`` are the world's planned counts: its composition."""
+    from generators.training.data import FRESH_SOURCE, RenderedWorld
+
     record = {"path": str(images.root), "n_images": len(images),
               "classes": list(classes) if classes else None, "class_counts": images.class_counts()}
-    if fresh_renders:
-        record["source"] = "fresh renders of the world"
+    if isinstance(images, RenderedWorld):
+        record["source"] = FRESH_SOURCE
     return record
 
 
@@ -105,5 +107,5 @@ def open_run(config, data, out: Path, run_dir: Path, classes):
 
     load = rendered_world if config.fresh_renders else load_training_images
     images = load(data, config.image_size, classes)
-    record = describe_data(images, classes, config.fresh_renders)
+    record = describe_data(images, classes)
     return images, record, prepare_run_dir(out, run_dir, config, record)
