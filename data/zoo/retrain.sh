@@ -86,7 +86,7 @@ weather-world() { attribute weather-world weather 14 3 16; }  # clear, fog, rain
 dcgan-world() {  # a deliberately skewed composition: the bias study must recover it
   world world-dcgan --n 20000 --allow-large --seed 3 --test-fraction 0 \
     --composition mountain=0.35,sea=0.25,forest=0.15,glacier=0.1,street=0.1,buildings=0.05
-  gan dcgan-world dcgan world-dcgan 12000
+  gan dcgan-world dcgan world-dcgan 20000  # fresh renders in every batch (its config)
 }
 
 stylegan2-world() {  # single-domain, like NVIDIA's church model: buildings and streets only
@@ -117,7 +117,7 @@ all=(clip-world clip-world-night-sea clip-world-city classifier-world classifier
 if [ $# -eq 0 ]; then
   # The whole zoo: two single-threaded lanes, one per core. Per-model times of the current
   # recipes, each measured single-threaded on a core shared with other work (see each card):
-  # biggan 125 min, dcgan 166, stylegan2 196, each CLIP 7-12, the classifiers 3-11 min; ddpm's
+  # biggan 125 min, dcgan 190, stylegan2 196, each CLIP 7-12, the classifiers 3-11 min; ddpm's
   # 12,000 steps about 8 h on a shared core (its first 500 took 20 min; it resumes, so it can run
   # in parts), 6.7 min on a GPU (ZOO_DEVICE=cuda). Then each generator's
   # unguided class mix goes into its card (about 3 min). The whole run has not been timed
