@@ -152,7 +152,9 @@ def test_class_selection_keeps_only_those_classes(world, tmp_path):
          "ema_start_step needs ema_half_life_images"),
         ({"ema_start_step": -1, "ema_half_life_images": 100}, None, ConfigError, "ema_start_step must be"),
         ({}, "missing", DatasetError, "does not exist"),
-        ({}, "empty", DatasetError, "no images"),
+        ({}, "empty", DatasetError, "fresh renders need a world dataset.*no world.json"),  # dcgan's config renders
+        ({"fresh_renders": False}, "missing", DatasetError, "does not exist"),
+        ({"fresh_renders": False}, "empty", DatasetError, "no images"),
     ],
 )
 def test_bad_arguments_are_clear_errors_and_write_nothing(world, tmp_path, overrides, data, error, message):
