@@ -100,12 +100,12 @@ def world_frechet_distance(images: torch.Tensor, composition: dict[str, float] |
                            features: str = FEATURES, seed: int = REFERENCE_SEED) -> WorldFrechet:
     """The world Fréchet distance of ``images`` [N,3,H,W] in [-1, 1] to fresh renders of
     ``composition`` (uniform when None), with the floor of renders against renders."""
-    check_frechet_size(len(images))
+    _check_frechet_size(len(images))
     world = WorldFeatures(features)
     return _frechet(world.of(images), world, composition, seed)
 
 
-def check_frechet_size(n: int) -> None:
+def _check_frechet_size(n: int) -> None:
     if n < 2:
         raise ConfigError(f"the world Fréchet distance needs at least 2 images, got {n}")
 
@@ -138,12 +138,12 @@ def world_realism(images: torch.Tensor, composition: dict[str, float] | None, *,
                   seed: int = REFERENCE_SEED) -> WorldRealism:
     """Precision, density and coverage of ``images`` [N,3,H,W] in [-1, 1] against ``reference_n``
     fresh renders of ``composition`` (uniform when None), in the world classifier's features."""
-    check_realism_size(len(images), nearest_k, reference_n)
+    _check_realism_size(len(images), nearest_k, reference_n)
     world = WorldFeatures(features)
     return _realism(world.of(images), world, composition, nearest_k, reference_n, seed)
 
 
-def check_realism_size(n: int, nearest_k: int, reference_n: int) -> None:
+def _check_realism_size(n: int, nearest_k: int, reference_n: int) -> None:
     if n <= nearest_k or reference_n <= nearest_k:
         raise ConfigError(f"world realism with {nearest_k} nearest neighbours needs more than {nearest_k} "
                           f"images and renders, got {n} and {reference_n}")
@@ -169,12 +169,12 @@ def world_fidelity(images: torch.Tensor, composition: dict[str, float] | None, *
                    seed: int = REFERENCE_SEED) -> tuple[WorldFrechet, WorldRealism | None]:
     """Both measures of one image set, from one pass of features (and, at n = ``reference_n``,
     one set of renders); the realism is None when there are too few images for it."""
-    check_frechet_size(len(images))
+    _check_frechet_size(len(images))
     world = WorldFeatures(features)
     mine = world.of(images)
     realism = None
     if len(images) > nearest_k:
-        check_realism_size(len(images), nearest_k, reference_n)
+        _check_realism_size(len(images), nearest_k, reference_n)
         realism = _realism(mine, world, composition, nearest_k, reference_n, seed)
     return _frechet(mine, world, composition, seed), realism
 

@@ -77,7 +77,7 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
     generator = load_generator(generator_spec, device=device, **(options or {}))
     labeller = load_labeller(labeller_spec)
     classes = list(labeller.classes)
-    latents = generator.latent_space.sample(n, torch.Generator().manual_seed(seed))
+    latents = generator.latent_space.seeded(n, seed)
     batches = []
     with torch.no_grad():
         for start in tqdm(range(0, n, batch_size), desc="unguided", disable=not progress, leave=False):

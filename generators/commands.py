@@ -140,7 +140,7 @@ def _generate(args: argparse.Namespace) -> int:
     options = check_finite_values(parse_loader_options(args.option), "--option")
     out = check_can_create(Path(args.out), "output folder")
     generator = load_generator(args.generator, device=args.device, **options)
-    latents = generator.latent_space.sample(args.n, torch.Generator().manual_seed(args.seed))
+    latents = generator.latent_space.seeded(args.n, args.seed)
     images = generator.generate(latents, batch_size=args.batch_size).float().cpu()
     pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 

@@ -125,6 +125,11 @@ class LatentSpace:
             )
         ).float()
 
+    def seeded(self, n: int, seed: int) -> torch.Tensor:
+        """The first ``n`` draws [n, n_var] under ``seed``: the latents ``artbias generate --seed``
+        paints, and the ones an unguided evaluation or an anchored search starts from."""
+        return self.sample(n, torch.Generator().manual_seed(seed))
+
     def sample_numpy(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """As ``sample``, driven by a numpy generator (pymoo operators hand one in)."""
         return self._draw(lambda size: rng.standard_normal((n, size)), lambda size: rng.random((n, size)))

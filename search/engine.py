@@ -112,14 +112,14 @@ def run_search(
 
 def anchor_latent(space: LatentSpace, seed: int) -> np.ndarray:
     """The seed's own prior draw [n_var]: the latent ``artbias generate --n 1 --seed`` paints."""
-    return space.sample(1, torch.Generator().manual_seed(seed))[0].double().numpy()
+    return space.seeded(1, seed)[0].double().numpy()
 
 
 def best_draw(problem: LatentSearchProblem, n: int, seed: int) -> np.ndarray:
     """The one of the seed's first ``n`` prior draws that CLIP finds closest to the prompt. They
     count as evaluations; only the anchor itself may be chosen (the others lie outside its
     trust region)."""
-    draws = problem.generator.latent_space.sample(n, torch.Generator().manual_seed(seed)).double().numpy()
+    draws = problem.generator.latent_space.seeded(n, seed).double().numpy()
     similarity = problem.score(draws)["similarity"]
     best = int(np.argmax(similarity))
     problem.count(similarity[best : best + 1], draws[best : best + 1], evaluations=n)
