@@ -36,6 +36,11 @@ def register(commands) -> None:
     train.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
     train.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
     train.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
+    train.add_argument(
+        "--fresh-renders", action=argparse.BooleanOptionalAction, default=None,
+        help="draw new renders of the data folder's world every batch (--no-fresh-renders: train on "
+             "the folder's own images; default: the config's)",
+    )
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (batches and latents are drawn on the CPU)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,6 +58,11 @@ def register(commands) -> None:
     ddpm.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
     ddpm.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
     ddpm.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
+    ddpm.add_argument(
+        "--fresh-renders", action=argparse.BooleanOptionalAction, default=None,
+        help="draw new renders of the data folder's world every batch (--no-fresh-renders: train on "
+             "the folder's own images; default: the config's)",
+    )
     ddpm.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
     ddpm.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     ddpm.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,7 +80,7 @@ def _train_gan(args: argparse.Namespace) -> int:
     _check_training_args(args)
     config = load_train_config(
         args.arch, args.config, image_size=args.size, steps=args.steps, seed=args.seed,
-        batch_size=args.batch_size, sample_every=args.sample_every,
+        batch_size=args.batch_size, sample_every=args.sample_every, fresh_renders=args.fresh_renders,
     )
     out = train_gan(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
                     threads=threads, config_path=args.config, device=args.device)
@@ -89,7 +99,8 @@ def _train_ddpm(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     _check_training_args(args)
     config = load_ddpm_config(args.config, image_size=args.size, steps=args.steps, seed=args.seed,
-                              batch_size=args.batch_size, sample_every=args.sample_every)
+                              batch_size=args.batch_size, sample_every=args.sample_every,
+                              fresh_renders=args.fresh_renders)
     out = train_ddpm(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
                      threads=threads, device=args.device, config_path=args.config)
     print(out)

@@ -128,6 +128,13 @@ def test_command_line_trains_and_reports_bad_config_files_in_one_line(world, tmp
     assert main(["train", "ddpm", "--data", str(world), "--out", str(out), "--config", str(config_file),
                  "--threads", "1", "--quiet"]) == 0
     assert (out / "unet" / "config.json").is_file() and (out / "scheduler" / "scheduler_config.json").is_file()
+    assert "--no-fresh-renders" in json.loads((out / "training.json").read_text())["command"]
+    fresh = tmp_path / "fresh"
+    assert main(["train", "ddpm", "--data", str(world), "--out", str(fresh), "--config", str(config_file),
+                 "--fresh-renders", "--size", "32", "--threads", "1", "--quiet"]) == 0  # renders are >= 32 px
+    record = json.loads((fresh / "training.json").read_text())
+    assert record["config"]["fresh_renders"] is True and record["data"]["source"] == "fresh renders of the world"
+    assert "--fresh-renders" in record["command"]
     (tmp_path / "broken.json").write_text("{not json")
     assert main(["train", "ddpm", "--data", str(world), "--out", str(tmp_path / "x"),
                  "--config", str(tmp_path / "broken.json"), "--quiet"]) == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,6 +205,25 @@ def test_command_line_trains_and_reports_errors_in_one_line(world, tmp_path, cap
                  "--size", "100"]) == 2
     assert "power of two" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_command_line_switches_between_fresh_renders_and_the_folders_own_images(world, tmp_path, capsys):
+    own = tmp_path / "own-images"  # the world's images without its world.json: a plain image folder
+    shutil.copytree(world, own)
+    (own / "world.json").unlink()
+    config_file = tmp_path / "tiny.json"
+    config_file.write_text(json.dumps(tiny_config("dcgan", fresh_renders=True).to_dict()))
+    command = ["train", "gan", "--arch", "dcgan", "--config", str(config_file), "--steps", "2", "--quiet",
+               "--threads", "1"]
+    assert main(command + ["--data", str(own), "--out", str(tmp_path / "refused")]) == 2
+    assert "--no-fresh-renders" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists() and not (tmp_path / "refused.partial").exists()
+    out = tmp_path / "fixed"
+    assert main(command + ["--data", str(own), "--out", str(out), "--no-fresh-renders"]) == 0
+    record = json.loads((out / "training.json").read_text())
+    assert record["config"]["fresh_renders"] is False and "source" not in record["data"]
+    assert "--no-fresh-renders" in record["command"]
+    assert "fresh renders" not in (out / "card.md").read_text()
 
 
 def test_projection_discriminator_scores_by_class():

@@ -167,8 +167,7 @@ def rendered_world(root: str | Path, size: int, classes: Sequence[str] | None = 
     record_path = root / WORLD_RECORD
     if not record_path.is_file():
         raise DatasetError(f"fresh renders need a world dataset: {root} has no {WORLD_RECORD} (make one with "
-                           "`artbias data world`, or train on the folder's own images with a --config whose "
-                           "\"fresh_renders\" is false)")
+                           "`artbias data world`, or train on the folder's own images with --no-fresh-renders)")
     try:
         planned = json.loads(record_path.read_text())["counts"]
         counts = {name: int(planned.get(name, {}).get("train", 0)) for name in CLASSES}

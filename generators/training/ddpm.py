@@ -306,6 +306,7 @@ def reproduce_command(config, data: Path, out: Path, classes, config_path) -> st
         parts += ["--config", str(config_path)]
     parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
               "--batch-size", str(config.batch_size)]
+    parts.append("--fresh-renders" if config.fresh_renders else "--no-fresh-renders")
     if classes:
         parts += ["--classes", ",".join(classes)]
     return shlex.join(parts)

@@ -274,6 +274,7 @@ def reproduce_command(config: TrainConfig, data: Path, out: Path, classes, confi
         parts += ["--config", str(config_path)]
     parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
               "--batch-size", str(config.batch_size), "--sample-every", str(config.sample_every)]
+    parts.append("--fresh-renders" if config.fresh_renders else "--no-fresh-renders")
     if classes:
         parts += ["--classes", ",".join(classes)]
     return shlex.join(parts)
