@@ -153,3 +153,15 @@ def test_unknown_or_absent_devices_are_refused_for_both_trainers(world, tmp_path
         train_gan(load_train_config("dcgan", image_size=32, steps=2), world, tmp_path / "gan", progress=False,
                   device=device)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_64_px_recipe_config_loads_and_builds_its_unet():
+    from generators.training.ddpm import CONFIG_DIR, build_unet
+
+    config = load_ddpm_config(CONFIG_DIR / "ddpm-world-64.json")
+    unet = build_unet(config)
+    assert config.image_size == unet.config.sample_size == 64 and config.steps == 12000
+    assert 3.0e6 < sum(p.numel() for p in unet.parameters()) < 3.3e6  # the size docs/fidelity.md states
+    with torch.no_grad():
+        out = unet(torch.zeros(1, 3, 64, 64), 10).sample
+    assert out.shape == (1, 3, 64, 64)
