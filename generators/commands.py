@@ -31,17 +31,7 @@ def register(commands) -> None:
     train.add_argument("--out", required=True, help="the generator folder to make (trains in OUT.partial)")
     train.add_argument("--config", default=None, help="training config JSON (default: configs/ARCH-world.json)")
     train.add_argument("--size", type=int, default=None, help="image size, a power of two >= 32 (default 64)")
-    train.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
-    train.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
-    train.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
-    train.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
-    train.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
-    train.add_argument(
-        "--fresh-renders", action=argparse.BooleanOptionalAction, default=None,
-        help="draw new renders of the data folder's world every batch (--no-fresh-renders: train on "
-             "the folder's own images; default: the config's)",
-    )
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
+    _add_run_options(train)
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (batches and latents are drawn on the CPU)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -53,30 +43,30 @@ def register(commands) -> None:
     ddpm.add_argument("--out", required=True, help="the model folder to make, diffusers layout (trains in OUT.partial)")
     ddpm.add_argument("--config", default=None, help="training config JSON (default: configs/ddpm-world.json)")
     ddpm.add_argument("--size", type=int, default=None, help="image size, a power of two (default 32)")
-    ddpm.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
-    ddpm.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
-    ddpm.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
-    ddpm.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
-    ddpm.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
-    ddpm.add_argument(
-        "--fresh-renders", action=argparse.BooleanOptionalAction, default=None,
-        help="draw new renders of the data folder's world every batch (--no-fresh-renders: train on "
-             "the folder's own images; default: the config's)",
-    )
-    ddpm.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
+    _add_run_options(ddpm)
     ddpm.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     ddpm.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _train_gan(args: argparse.Namespace) -> int:
-    import os
+def _add_run_options(parser) -> None:
+    """The options both trainers share: the run's length, seed, batches and data source."""
+    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: the config's)")
+    parser.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
+    parser.add_argument("--classes", default=None, help="train on these classes only, e.g. buildings,street")
+    parser.add_argument(
+        "--fresh-renders", action=argparse.BooleanOptionalAction, default=None,
+        help="draw new renders of the data folder's world every batch (--no-fresh-renders: train on "
+             "the folder's own images; default: the config's)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
 
-    from data.errors import ConfigError
+
+def _train_gan(args: argparse.Namespace) -> int:
     from generators.training import load_train_config, train_gan
 
-    threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    threads = _threads(args)
     _check_training_args(args)
     config = load_train_config(
         args.arch, args.config, image_size=args.size, steps=args.steps, seed=args.seed,
@@ -89,14 +79,9 @@ def _train_gan(args: argparse.Namespace) -> int:
 
 
 def _train_ddpm(args: argparse.Namespace) -> int:
-    import os
-
-    from data.errors import ConfigError
     from generators.training.ddpm import load_ddpm_config, train_ddpm
 
-    threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    threads = _threads(args)
     _check_training_args(args)
     config = load_ddpm_config(args.config, image_size=args.size, steps=args.steps, seed=args.seed,
                               batch_size=args.batch_size, sample_every=args.sample_every,
@@ -105,6 +90,17 @@ def _train_ddpm(args: argparse.Namespace) -> int:
                      threads=threads, device=args.device, config_path=args.config)
     print(out)
     return 0
+
+
+def _threads(args: argparse.Namespace) -> int:
+    import os
+
+    from data.errors import ConfigError
+
+    threads = args.threads if args.threads is not None else len(os.sched_getaffinity(0))
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    return threads
 
 
 def _check_training_args(args: argparse.Namespace) -> None:

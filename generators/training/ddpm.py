@@ -41,7 +41,7 @@ from generators.training.config import (
 )
 from generators.training.data import parse_classes
 from generators.training.losses import ema_beta, update_ema
-from generators.training.outputs import LossLog, save_grid, write_training_record
+from generators.training.outputs import LossLog, data_arguments, save_grid, write_training_record
 from generators.training.precision import (
     autocast,
     check_precision,
@@ -306,10 +306,7 @@ def reproduce_command(config, data: Path, out: Path, classes, config_path) -> st
         parts += ["--config", str(config_path)]
     parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
               "--batch-size", str(config.batch_size)]
-    parts.append("--fresh-renders" if config.fresh_renders else "--no-fresh-renders")
-    if classes:
-        parts += ["--classes", ",".join(classes)]
-    return shlex.join(parts)
+    return shlex.join(parts + data_arguments(config, classes))
 
 
 def _write_card(directory: Path, record: dict) -> None:

@@ -44,7 +44,13 @@ from generators.training.losses import (
     r1_penalty,
     update_ema,
 )
-from generators.training.outputs import LossLog, save_grid, write_card, write_training_record
+from generators.training.outputs import (
+    LossLog,
+    data_arguments,
+    save_grid,
+    write_card,
+    write_training_record,
+)
 from generators.training.precision import autocast, set_memory_format
 from generators.training.recipes import make_recipe
 from generators.training.runs import check_device, open_run, torch_threads
@@ -274,10 +280,7 @@ def reproduce_command(config: TrainConfig, data: Path, out: Path, classes, confi
         parts += ["--config", str(config_path)]
     parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
               "--batch-size", str(config.batch_size), "--sample-every", str(config.sample_every)]
-    parts.append("--fresh-renders" if config.fresh_renders else "--no-fresh-renders")
-    if classes:
-        parts += ["--classes", ",".join(classes)]
-    return shlex.join(parts)
+    return shlex.join(parts + data_arguments(config, classes))
 
 
 def _say(progress: bool, message: str) -> None:

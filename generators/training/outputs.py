@@ -115,3 +115,11 @@ def write_card(directory: Path, record: dict) -> None:
         "",
     ]
     write_atomically(directory / "card.md", lambda p: p.write_text("\n".join(lines)))
+
+
+def data_arguments(config, classes) -> list[str]:
+    """The end of a reproduce command that both trainers share: what the run learns from."""
+    parts = ["--fresh-renders" if config.fresh_renders else "--no-fresh-renders"]
+    if classes:
+        parts += ["--classes", ",".join(classes)]
+    return parts
