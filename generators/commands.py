@@ -1,6 +1,7 @@
 """``artbias generate``: unguided samples from any generator, as PNGs, a grid and a manifest.
 ``artbias train gan``: train one of the project's GANs (``generators.training``), resumably.
 ``artbias train ddpm``: train the project's small DDPM (``generators.training.ddpm``), resumably.
+``artbias train snapshot``: a run's generator at its last checkpoint, to measure it part-way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def register(commands) -> None:
     ddpm.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+    snapshot = commands.add(
+        "train snapshot", _train_snapshot,
+        "save a training run's generator as it stands at its last checkpoint (to measure it part-way)",
+    )
+    snapshot.add_argument("--run", required=True, help="the training's --out (it trains in RUN.partial)")
+    snapshot.add_argument("--out", required=True, help="the new generator folder, in the finished run's format")
+
+
 def _add_run_options(parser) -> None:
     """The options both trainers share: the run's length, seed, batches and data source."""
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the config's)")
@@ -89,6 +98,15 @@ def _train_ddpm(args: argparse.Namespace) -> int:
     out = train_ddpm(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
                      threads=threads, device=args.device, config_path=args.config)
     print(out)
+    return 0
+
+
+def _train_snapshot(args: argparse.Namespace) -> int:
+    from data.files import check_can_create
+    from generators.training.snapshot import snapshot_run
+
+    check_can_create(args.out, "snapshot folder")
+    print(snapshot_run(args.run, args.out))
     return 0
 
 

@@ -158,6 +158,13 @@ def build_scheduler(config: DiffusionTrainConfig):
                          prediction_type="epsilon", clip_sample=True)
 
 
+def save_diffusers(unet, config: DiffusionTrainConfig, directory: Path) -> None:
+    """The diffusers layout ``load_generator("diffusion:DIR")`` reads: the (EMA) UNet and the
+    training scheduler's config."""
+    unet.save_pretrained(directory / "unet", safe_serialization=True)
+    build_scheduler(config).save_pretrained(directory / "scheduler")
+
+
 @torch.no_grad()
 def sample_ddim(unet, train_scheduler, noise: torch.Tensor, steps: int) -> torch.Tensor:
     """Images in [-1, 1] from ``noise`` by DDIM at eta = 0, as the registry's loader samples."""
@@ -273,8 +280,7 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
 
     # The diffusers layout: the EMA UNet and the training scheduler's config.
     set_memory_format(networks, False)  # safetensors stores NCHW
-    ema.to("cpu").save_pretrained(run_dir / "unet", safe_serialization=True)
-    scheduler.save_pretrained(run_dir / "scheduler")
+    save_diffusers(ema.to("cpu"), config, run_dir)
     from data.provenance import versions
 
     record = {
