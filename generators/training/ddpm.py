@@ -41,7 +41,13 @@ from generators.training.config import (
 )
 from generators.training.data import parse_classes
 from generators.training.losses import ema_beta, update_ema
-from generators.training.outputs import LossLog, data_arguments, save_grid, write_training_record
+from generators.training.outputs import (
+    LossLog,
+    data_arguments,
+    run_arguments,
+    save_grid,
+    write_training_record,
+)
 from generators.training.precision import (
     autocast,
     check_precision,
@@ -310,9 +316,7 @@ def reproduce_command(config, data: Path, out: Path, classes, config_path) -> st
     parts = ["artbias", "train", "ddpm", "--data", str(data), "--out", str(out)]
     if config_path is not None and Path(config_path).resolve() != DEFAULT_CONFIG:
         parts += ["--config", str(config_path)]
-    parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
-              "--batch-size", str(config.batch_size)]
-    return shlex.join(parts + data_arguments(config, classes))
+    return shlex.join(parts + run_arguments(config) + data_arguments(config, classes))
 
 
 def _write_card(directory: Path, record: dict) -> None:

@@ -47,6 +47,7 @@ from generators.training.losses import (
 from generators.training.outputs import (
     LossLog,
     data_arguments,
+    run_arguments,
     save_grid,
     write_card,
     write_training_record,
@@ -278,9 +279,7 @@ def reproduce_command(config: TrainConfig, data: Path, out: Path, classes, confi
     parts = ["artbias", "train", "gan", "--arch", config.arch, "--data", str(data), "--out", str(out)]
     if config_path is not None and Path(config_path).resolve() != default_config_path(config.arch):
         parts += ["--config", str(config_path)]
-    parts += ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
-              "--batch-size", str(config.batch_size), "--sample-every", str(config.sample_every)]
-    return shlex.join(parts + data_arguments(config, classes))
+    return shlex.join(parts + run_arguments(config) + data_arguments(config, classes))
 
 
 def _say(progress: bool, message: str) -> None:

@@ -117,6 +117,13 @@ def write_card(directory: Path, record: dict) -> None:
     write_atomically(directory / "card.md", lambda p: p.write_text("\n".join(lines)))
 
 
+def run_arguments(config) -> list[str]:
+    """The middle of a reproduce command that both trainers share: the run's size, length,
+    seed and batches."""
+    return ["--size", str(config.image_size), "--steps", str(config.steps), "--seed", str(config.seed),
+            "--batch-size", str(config.batch_size), "--sample-every", str(config.sample_every)]
+
+
 def data_arguments(config, classes) -> list[str]:
     """The end of a reproduce command that both trainers share: what the run learns from."""
     parts = ["--fresh-renders" if config.fresh_renders else "--no-fresh-renders"]
