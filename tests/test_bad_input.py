@@ -181,6 +181,8 @@ CASES = [
     ("generate-batch-zero", ["generate", "--generator", "dcgan-world", "--batch-size", "0", "--out", "{out}"], "--batch-size"),
     ("generate-option-nan", ["generate", "--generator", "biggan-world", "--option", "temperature=NaN", "--out", "{out}"], "finite"),
     ("generate-option-inf", ["generate", "--generator", "biggan-world", "--option", "truncation=Infinity", "--out", "{out}"], "finite"),
+    ("generate-option-unknown", ["generate", "--generator", "ddpm-world", "--option", "sampler_steps=5", "--out", "{out}"], "unknown diffusion options"),
+    ("generate-option-sampler", ["generate", "--generator", "ddpm-world", "--option", "sampler=euler", "--out", "{out}"], "sampler must be one of"),
     ("generate-option-bare", ["generate", "--generator", "dcgan-world", "--option", "space", "--out", "{out}"], "KEY=VALUE"),
     ("generate-out-is-file", ["generate", "--generator", "dcgan-world", "--out", "{in}/afile"], "is a file"),
     ("generate-out-under-file", ["generate", "--generator", "dcgan-world", "--out", "{in}/afile/x"], "is a file"),

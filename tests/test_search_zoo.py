@@ -61,7 +61,7 @@ def test_ga_beats_best_of_n_on_the_zoo(parts):
 @pytest.mark.skipif(not (ZOO_DIR / "ddpm-world").is_dir(), reason="the starter zoo's ddpm-world is not shipped")
 def test_search_steers_the_diffusion_model_through_its_noise_basis(parts):
     """The diffusion family goes through the same search: over 64 noise-basis weights (the
-    catalogue's default space), DDIM at eta = 0 making each image a function of them."""
+    catalogue's default space), its deterministic sampler making each image a function of them."""
     from generators.registry import load_generator
 
     _, scorer, classifier = parts
