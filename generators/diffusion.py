@@ -6,7 +6,8 @@ differentiable function of the initial noise: that noise is the latent the searc
 - ``sampler="ddim"`` (default): DDIM at eta = 0 (the scheduler config's x0 clipping kept).
 - ``sampler="dpm-solver"``: DPM-Solver++ (2nd order multistep), a more accurate solver of the
   same ODE for the same number of UNet calls.
-Two search spaces over it:
+
+Two search spaces over the initial noise:
 
 - ``space="noise"``: the raw initial noise, one block ``noise`` [C, H, W] ~ N(0, I).
 - ``space="basis"``: ``n_basis`` weights over K fixed orthonormal noise directions (drawn

@@ -102,6 +102,14 @@ def read_state(checkpoint: Path, config_type=TrainConfig) -> TrainingState:
         raise CheckpointError(f"training checkpoint {checkpoint / STATE} is unreadable: {error}") from error
 
 
+def read_tensors(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """Every network's tensors in a checkpoint, keyed ``NETWORK.name``; a corrupt file is one error."""
+    try:
+        return load_file(str(checkpoint / TENSORS))
+    except Exception as error:  # safetensors raises its own types for corrupt files
+        raise CheckpointError(f"training checkpoint {checkpoint} is unreadable: {load_error_reason(error)}") from None
+
+
 def load_checkpoint(
     checkpoint: Path,
     networks: dict[str, torch.nn.Module],
@@ -109,10 +117,10 @@ def load_checkpoint(
     rng: torch.Generator,
 ) -> None:
     """Fill freshly built networks, optimisers and RNGs with a checkpoint's state, exactly."""
+    tensors = read_tensors(checkpoint)
     try:
-        tensors = load_file(str(checkpoint / TENSORS))
         extra = torch.load(checkpoint / OPTIMIZERS, map_location="cpu", weights_only=True)
-    except Exception as error:  # safetensors and torch raise their own types for corrupt files
+    except Exception as error:  # torch raises its own types for corrupt files
         raise CheckpointError(f"training checkpoint {checkpoint} is unreadable: {load_error_reason(error)}") from None
     for name, module in networks.items():
         load_state(module, tensors, str(checkpoint / TENSORS), target=f"the run's {name} network", prefix=f"{name}.")

@@ -14,7 +14,6 @@ steps at once and ``k`` steps then a resume to ``N`` give the same weights bit f
 
 from __future__ import annotations
 
-import copy
 import math
 import shlex
 import sys
@@ -109,11 +108,9 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)
     recipe = make_recipe(config, images.present_classes())
-    networks = {name: net.to(device) for name, net in recipe.build().items()}
+    networks = {name: net.to(device) for name, net in recipe.build_networks().items()}
     set_memory_format(networks, config.channels_last)
     G, D = networks["G"], networks["D"]
-    if config.uses_ema:
-        networks["G_ema"] = copy.deepcopy(G).eval().requires_grad_(False)
     G.train()
     D.train()
     # Lazy R1 (StyleGAN2): the discriminator's Adam is adjusted for a penalty that comes

@@ -10,6 +10,7 @@ loop itself are shared (``loop.py``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,14 @@ class Recipe:
     def build(self) -> Networks:
         """Freshly initialised ``G`` and ``D`` (from the global torch RNG)."""
         raise NotImplementedError
+
+    def build_networks(self) -> Networks:
+        """``build()``, plus ``G_ema`` (a frozen copy of ``G``) when the config averages the generator:
+        every network a run's checkpoint holds."""
+        networks = self.build()
+        if self.config.uses_ema:
+            networks["G_ema"] = copy.deepcopy(networks["G"]).eval().requires_grad_(False)
+        return networks
 
     def generate(self, G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Training-time images in [-1, 1] (differentiable)."""

@@ -9,20 +9,18 @@ that says which run and which step it is.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from data.errors import CheckpointError, ConfigError
 from data.files import staged_folder
-from data.saved_model import load_error_reason, load_state
+from data.saved_model import load_state
 from data.world.params import CLASSES
-from generators.training.checkpoint import STATE, TENSORS, find_checkpoint, read_state
+from generators.training.checkpoint import STATE, TENSORS, find_checkpoint, read_state, read_tensors
 from generators.training.outputs import write_training_record
 
 DIFFUSION_ARCH = "ddpm"
@@ -40,10 +38,7 @@ def snapshot_run(run: str | Path, out: str | Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="artbias-snapshot-") as scratch:
         checkpoint = _copy_checkpoint(run, Path(scratch) / "checkpoint")
         arch = _arch(checkpoint)
-        try:
-            tensors = load_file(str(checkpoint / TENSORS))
-        except Exception as error:  # safetensors raises its own types for corrupt files
-            raise CheckpointError(f"training checkpoint of {run} is unreadable: {load_error_reason(error)}") from None
+        tensors = read_tensors(checkpoint)
         with staged_folder(out, "snapshot folder") as staging:
             if arch == DIFFUSION_ARCH:
                 state, family = _save_diffusion(checkpoint, tensors, staging)
@@ -123,9 +118,7 @@ def _save_gan(checkpoint: Path, tensors: dict, staging: Path):
     counts = [int(state.data["class_counts"].get(name, 0)) for name in CLASSES]
     recipe = make_recipe(config, [k for k, count in enumerate(counts) if count > 0])
     torch.manual_seed(config.seed)  # the build's initial weights are all overwritten below
-    networks = recipe.build()
-    if config.uses_ema:
-        networks["G_ema"] = copy.deepcopy(networks["G"]).eval().requires_grad_(False)
+    networks = recipe.build_networks()
     for name, module in networks.items():
         load_state(module, tensors, str(checkpoint / TENSORS), target=f"the run's {name} network", prefix=f"{name}.")
     composition = torch.tensor(counts, dtype=torch.float64)
