@@ -44,6 +44,9 @@ def register(commands) -> None:
     ddpm.add_argument("--out", required=True, help="the model folder to make, diffusers layout (trains in OUT.partial)")
     ddpm.add_argument("--config", default=None, help="training config JSON (default: configs/ddpm-world.json)")
     ddpm.add_argument("--size", type=int, default=None, help="image size, a power of two (default 32)")
+    ddpm.add_argument("--init-from", default=None, metavar="DIR",
+                      help="start from this diffusers model's UNet weights (e.g. fine-tune a class-conditional "
+                           "model from an unconditional one; default: the config's init_from)")
     _add_run_options(ddpm)
     ddpm.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     ddpm.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,7 +97,7 @@ def _train_ddpm(args: argparse.Namespace) -> int:
     _check_training_args(args)
     config = load_ddpm_config(args.config, image_size=args.size, steps=args.steps, seed=args.seed,
                               batch_size=args.batch_size, sample_every=args.sample_every,
-                              fresh_renders=args.fresh_renders)
+                              fresh_renders=args.fresh_renders, init_from=args.init_from)
     out = train_ddpm(config, args.data, args.out, classes=args.classes, progress=not args.quiet,
                      threads=threads, device=args.device, config_path=args.config)
     print(out)

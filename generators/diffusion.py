@@ -17,6 +17,13 @@ Two search spaces over the initial noise:
 
 ``num_inference_steps`` (default 20) trades fidelity for speed: each step is one UNet call.
 
+A class-conditional UNet (``num_class_embeds``; artbias trains one with
+``class_conditional``) adds a conditioning block ``class_logits`` [classes], as BigGAN's: a
+normal prior whose ``softmax(logits / temperature)`` weighs the class embeddings, so a
+random draw asks for one dominant class and the search can move between classes smoothly.
+An artbias-trained UNet's last embedding means "no class"; with ``guidance_scale`` w != 1
+each step is classifier-free guided, ``e_none + w (e_class - e_none)``, at two UNet calls.
+
 ``identity()["weights"]`` records the UNet's weights file (``diffusion_pytorch_model``
 ``.safetensors``, else ``.bin``, as diffusers picks them); a UNet saved in shards records the
 ``unet`` folder with one digest over all shards (``data.saved_model.weights_record``).
@@ -35,13 +42,26 @@ import torch
 
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from data.saved_model import load_error_reason, weights_record
-from data.validation import check_finite_tensors
+from data.validation import check_finite_tensors, check_number
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator
+from generators.training_record import read_record, world_class_names
 
 SPACES = ("noise", "basis")
 SAMPLERS = ("ddim", "dpm-solver")
 DEFAULT_STEPS = 20
+LOGIT_BOUND = 5.0
+
+
+class WeightedClassEmbedding(torch.nn.Embedding):
+    """A class embedding table that also takes class weights [B, num_embeddings] (a soft mix
+    of classes, through which gradients reach the weights) besides class indices [B]; the
+    same parameter, so a UNet's state dict is unchanged."""
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        if labels.is_floating_point():
+            return labels.to(self.weight.dtype) @ self.weight
+        return super().forward(labels)
 
 
 class DiffusionGenerator(Generator):
@@ -58,6 +78,10 @@ class DiffusionGenerator(Generator):
         n_basis: int = 64,
         basis_seed: int = 0,
         sampler: str = "ddim",
+        class_names: tuple[str, ...] | None = None,
+        null_class: bool = False,
+        temperature: float = 0.1,
+        guidance_scale: float = 1.0,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
@@ -70,6 +94,24 @@ class DiffusionGenerator(Generator):
             raise ConfigError(f"num_inference_steps must be positive, got {num_inference_steps}")
         if n_basis <= 0:
             raise ConfigError(f"n_basis must be positive, got {n_basis}")
+        check_number(temperature, "temperature", above=0)
+        check_number(guidance_scale, "guidance_scale", minimum=0)
+        embeds = unet.config.num_class_embeds
+        if unet.config.class_embed_type is not None:
+            raise ConfigError(f"UNet class_embed_type {unet.config.class_embed_type!r} is not supported (only "
+                              "a num_class_embeds table)")
+        self.n_classes = (embeds - 1 if null_class else embeds) if embeds else 0
+        if guidance_scale != 1.0 and not null_class:
+            raise ConfigError("guidance_scale needs a class-conditional UNet with a 'no class' embedding "
+                              "(one artbias trained with class_conditional)")
+        if class_names is not None and len(class_names) != self.n_classes:
+            raise ConfigError(f"{len(class_names)} class names for a UNet of {self.n_classes} classes")
+        self.class_names, self.null_class = class_names, null_class
+        self.temperature, self.guidance_scale = float(temperature), float(guidance_scale)
+        if embeds:
+            table = unet.class_embedding
+            unet.class_embedding = WeightedClassEmbedding(table.num_embeddings, table.embedding_dim)
+            unet.class_embedding.weight = table.weight
         self.name = name
         self.unet = unet
         self.sampler = sampler
@@ -83,13 +125,17 @@ class DiffusionGenerator(Generator):
         self.image_size = height
         self.basis_seed = basis_seed
         if space == "noise":
-            self.latent_space = LatentSpace((LatentBlock("noise", self.noise_shape, low=-5.0, high=5.0),))
+            blocks = [LatentBlock("noise", self.noise_shape, low=-5.0, high=5.0)]
             self.basis = None
         else:
             if n_basis > math.prod(self.noise_shape):
                 raise ConfigError(f"n_basis {n_basis} exceeds the noise dimension {math.prod(self.noise_shape)}")
-            self.latent_space = LatentSpace((LatentBlock("weights", (n_basis,), low=-4.0, high=4.0),))
+            blocks = [LatentBlock("weights", (n_basis,), low=-4.0, high=4.0)]
             self.basis = _orthonormal_basis(n_basis, math.prod(self.noise_shape), basis_seed)
+        if self.n_classes:
+            blocks.append(LatentBlock("class_logits", (self.n_classes,), "normal", low=-LOGIT_BOUND,
+                                      high=LOGIT_BOUND, conditioning=True))
+        self.latent_space = LatentSpace(tuple(blocks))
         self.to(self.device, self.dtype)
 
     # -- latents -> initial noise ---------------------------------------------------------
@@ -104,13 +150,33 @@ class DiffusionGenerator(Generator):
         combined = combined * (target / combined.norm(dim=1, keepdim=True).clamp_min(1e-8))
         return combined.reshape(-1, *self.noise_shape)
 
+    # -- class conditioning -------------------------------------------------------------------
+    def class_weights(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class logits [B, classes] -> weights over the embedding table [B, num_class_embeds]
+        (rows sum to 1; the "no class" embedding, when there is one, gets 0)."""
+        weights = torch.softmax(logits / self.temperature, dim=-1)
+        return torch.nn.functional.pad(weights, (0, 1)) if self.null_class else weights
+
+    def predict_noise(self, sample: torch.Tensor, t, classes: torch.Tensor | None) -> torch.Tensor:
+        """The UNet's noise prediction, of the class weights ``classes`` and guided, if asked."""
+        if classes is None:
+            return self.unet(sample, t).sample
+        if self.guidance_scale == 1.0:
+            return self.unet(sample, t, class_labels=classes).sample
+        none = torch.zeros_like(classes)
+        none[:, -1] = 1.0  # the "no class" embedding
+        both = self.unet(torch.cat([sample, sample]), t, class_labels=torch.cat([classes, none])).sample
+        conditional, unconditional = both.chunk(2)
+        return unconditional + self.guidance_scale * (conditional - unconditional)
+
     # -- the sampler ------------------------------------------------------------------------
     def synthesize(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         sample = self.initial_noise(parts)
+        classes = self.class_weights(parts["class_logits"]) if self.n_classes else None
         self.scheduler.set_timesteps(self.num_inference_steps)  # a multistep solver's history starts afresh
         step_options = {"eta": 0.0} if self.sampler == "ddim" else {}
         for t in self.scheduler.timesteps:
-            predicted_noise = self.unet(sample, t).sample
+            predicted_noise = self.predict_noise(sample, t, classes)
             sample = self.scheduler.step(predicted_noise, t, sample, **step_options).prev_sample
         images = sample.clamp(-1.0, 1.0)
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
@@ -140,7 +206,18 @@ class DiffusionGenerator(Generator):
             "basis_seed": self.basis_seed if self.basis is not None else None,
             "sampler": self.sampler,
             "scheduler": type(self.scheduler).__name__,
-        }
+        } | ({"classes": self.n_classes, "temperature": self.temperature, "guidance_scale": self.guidance_scale}
+             if self.n_classes else {})
+
+    intended_note = ("the class of the largest weight in the class mix the latent feeds the UNet "
+                     "(known truth of what was asked, not of what was drawn)")
+
+    def intended_classes(self, latents: torch.Tensor) -> list[str] | None:
+        """The class of the largest weight in each latent's class mix (conditional world models)."""
+        if self.class_names is None:
+            return None
+        logits = self.latent_space.split(latents.float())["class_logits"]
+        return [self.class_names[i] for i in logits.argmax(dim=-1).tolist()]
 
 
 def _sampling_scheduler(scheduler, sampler: str):
@@ -160,7 +237,7 @@ def _orthonormal_basis(k: int, dim: int, seed: int) -> torch.Tensor:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def _load_unet_and_scheduler(path: Path | str):
+def load_unet_and_scheduler(path: Path | str):
     """A diffusers pipeline folder (``unet/`` + ``scheduler/``), a bare UNet folder, or a hub id."""
     from diffusers import DDIMScheduler, UNet2DModel
 
@@ -232,13 +309,22 @@ def load(
     n_basis: int = 64,
     basis_seed: int = 0,
     sampler: str = "ddim",
+    temperature: float = 0.1,
+    guidance_scale: float = 1.0,
     **unknown,
 ) -> DiffusionGenerator:
-    """The family loader: a diffusers folder or hub id -> ``DiffusionGenerator``."""
+    """The family loader: a diffusers folder or hub id -> ``DiffusionGenerator``. A folder
+    artbias trained records whether its UNet is class-conditional with a "no class" embedding
+    (its ``training.json``), and the world classes its embeddings stand for."""
     if unknown:
         raise ConfigError(f"unknown diffusion options {sorted(unknown)}; known: num_inference_steps, space, "
-                          "n_basis, basis_seed, sampler")
-    unet, scheduler = _load_unet_and_scheduler(path)
+                          "n_basis, basis_seed, sampler, temperature, guidance_scale")
+    unet, scheduler = load_unet_and_scheduler(path)
+    record = read_record(path) if Path(str(path)).is_dir() else None
+    embeds = unet.config.num_class_embeds or 0
+    null_class = embeds > 1 and bool(record and isinstance(record.get("config"), dict)
+                                     and record["config"].get("class_conditional"))
+    class_names = world_class_names(path, embeds - 1) if null_class else None
     generator = DiffusionGenerator(
         unet,
         scheduler,
@@ -248,14 +334,18 @@ def load(
         n_basis=n_basis,
         basis_seed=basis_seed,
         sampler=sampler,
+        class_names=class_names,
+        null_class=null_class,
+        temperature=temperature,
+        guidance_scale=guidance_scale,
         device=device,
         dtype=dtype,
     )
-    generator.weights = _unet_weights(path)
+    generator.weights = unet_weights(path)
     return generator
 
 
-def _unet_weights(path: Path | str) -> dict:
+def unet_weights(path: Path | str) -> dict:
     """``{"path", "sha256"}`` of the UNet weights a folder (or a cached hub id) holds."""
     folder = Path(path)
     if not folder.is_dir():

@@ -35,6 +35,27 @@ def generator_folder(spec: str) -> Path | None:
     return found.path if found.path.is_dir() else found.path.parent
 
 
+def read_record(folder: str | Path) -> dict | None:
+    """The parsed ``training.json`` in ``folder``; None when there is none or it is unreadable."""
+    try:
+        record = json.loads((Path(folder) / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def world_class_names(folder: str | Path, num_classes: int) -> tuple[str, ...] | None:
+    """The scene classes, in class-index order, of a class-conditional model artbias trained
+    on its world (class indices follow ``CLASSES``, see ``generators.training.data``): known
+    from its training record; None for any other model."""
+    from data.world.params import CLASSES
+
+    counts = record_class_counts(read_record(folder))
+    if counts is None or num_classes != len(CLASSES) or not set(counts) <= set(CLASSES):
+        return None
+    return tuple(CLASSES)
+
+
 def record_class_counts(record: object) -> dict | None:
     """``data.class_counts`` of a parsed training record; None when it is not such a record."""
     data = record.get("data") if isinstance(record, dict) else None

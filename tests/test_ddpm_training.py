@@ -6,6 +6,7 @@ A tiny UNet at 16 px on a tiny world set built here; a few dozen steps.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -103,6 +104,10 @@ def test_finished_runs_are_kept_and_mismatched_resumes_refused(world, tmp_path):
         ({"beta_schedule": "cubic"}, "beta_schedule"),
         ({"steps": 0}, "steps must be an integer"),
         ({"model": {"block_out_channels": [8, 16], "no_such_option": 1}}, "ddpm model config"),
+        ({"class_dropout": 1.0}, "class_dropout"),
+        ({"class_conditional": "yes"}, "class_conditional"),
+        ({"model": {**TINY_UNET, "num_class_embeds": 7}}, "class_conditional: true instead"),
+        ({"init_from": "no/such/model"}, "init_from no/such/model: no such model folder"),
     ],
 )
 def test_bad_configs_are_refused_before_anything_is_written(world, tmp_path, overrides, message):
@@ -165,3 +170,84 @@ def test_the_64_px_recipe_config_loads_and_builds_its_unet():
     with torch.no_grad():
         out = unet(torch.zeros(1, 3, 64, 64), 10).sample
     assert out.shape == (1, 3, 64, 64)
+
+
+# -- the class-conditional DDPM ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def conditional_runs(world, tmp_path_factory) -> tuple[Path, Path]:
+    """An unconditional tiny DDPM, and a conditional one fine-tuned from it (as the zoo's)."""
+    root = tmp_path_factory.mktemp("conditional")
+    unconditional = train_ddpm(tiny_config(steps=6), world, root / "unconditional", progress=False, threads=1)
+    config = tiny_config(steps=12, class_conditional=True, class_dropout=0.3, init_from=str(unconditional))
+    return unconditional, train_ddpm(config, world, root / "conditional", progress=False, threads=1)
+
+
+def test_a_conditional_run_starts_as_its_unconditional_model_and_learns_the_classes_it_is_shown(
+        conditional_runs, world, tmp_path):
+    from data.world.params import CLASSES
+    from generators.diffusion import load_unet_and_scheduler
+    from generators.training.ddpm import NULL_CLASS, build_unet, start_from
+
+    unconditional, conditional = conditional_runs
+    config = tiny_config(class_conditional=True, init_from=str(unconditional))
+    unet, (source, _) = build_unet(config), load_unet_and_scheduler(unconditional)
+    started = start_from(unet, unconditional)
+    noisy = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # step 0 draws every class, and "no class", as the unconditional model
+        expected = source(noisy, 500).sample
+        for label in range(NULL_CLASS + 1):
+            assert torch.allclose(unet(noisy, 500, class_labels=torch.full((2,), label)).sample, expected, atol=1e-6)
+
+    # The world shows sea and glacier only: those embeddings learn, and "no class" (the
+    # dropped labels); the classes never shown keep their zero start.
+    embeddings = load_file(str(conditional / "unet" / "diffusion_pytorch_model.safetensors"))["class_embedding.weight"]
+    assert embeddings.shape[0] == len(CLASSES) + 1
+    assert (embeddings.abs().sum(dim=1) > 0).tolist() == [name in ("sea", "glacier") for name in CLASSES] + [True]
+    record = json.loads((conditional / "training.json").read_text())
+    weights_file = unconditional / "unet" / "diffusion_pytorch_model.safetensors"
+    assert record["init_from"] == started and started["sha256"] == hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    assert f"--init-from {unconditional}" in record["command"]
+
+    # A starting model that does not fit the config is refused before anything is written.
+    wider = replace(config, model={**TINY_UNET, "block_out_channels": [8, 32]})
+    with pytest.raises(ConfigError, match="does not fit the config's model"):
+        train_ddpm(wider, world, tmp_path / "wider", progress=False, threads=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_conditional_ddpm_generator_draws_the_class_its_logits_pick(conditional_runs):
+    from data.world.params import CLASSES
+
+    unconditional, conditional = conditional_runs
+    generator = load_generator(f"diffusion:{conditional}", num_inference_steps=3)
+    block = generator.latent_space.blocks[-1]
+    assert block.name == "class_logits" and block.shape == (len(CLASSES),) and block.conditioning
+    assert generator.class_names == tuple(CLASSES) and generator.settings()["guidance_scale"] == 1.0
+
+    logits = torch.full((2, len(CLASSES)), -5.0)
+    logits[0, CLASSES.index("sea")] = logits[1, CLASSES.index("glacier")] = 5.0
+    weights = generator.class_weights(logits)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2)) and weights[:, -1].eq(0).all()
+    labels = torch.tensor([CLASSES.index("sea"), CLASSES.index("glacier")])
+    noisy = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    none = torch.full((2,), len(CLASSES))
+    with torch.no_grad():  # near one-hot class weights are the class's own embedding
+        by_class = generator.unet(noisy, 300, class_labels=labels).sample
+        unguided = generator.unet(noisy, 300, class_labels=none).sample
+        assert torch.allclose(generator.predict_noise(noisy, 300, weights), by_class, atol=1e-6)
+        guided = load_generator(f"diffusion:{conditional}", num_inference_steps=3, guidance_scale=3.0)
+        assert torch.allclose(guided.predict_noise(noisy, 300, weights), unguided + 3.0 * (by_class - unguided),
+                              atol=1e-5)
+
+    latents = generator.latent_space.sample(4, torch.Generator().manual_seed(2))
+    latents[:, -len(CLASSES):] = torch.eye(len(CLASSES))[[4, 2, 0, 5]] * 3.0
+    assert generator.intended_classes(latents) == ["sea", "glacier", "buildings", "street"]
+    latents.requires_grad_(True)
+    images = generator.synthesize(generator.latent_space.split(latents))
+    images.square().mean().backward()  # the search's gradients reach the class logits
+    assert latents.grad[:, -len(CLASSES):].abs().sum() > 0
+
+    with pytest.raises(ConfigError, match="guidance_scale needs a class-conditional UNet"):
+        load_generator(f"diffusion:{unconditional}", guidance_scale=2.0)
+    with pytest.raises(ConfigError, match="temperature"):
+        load_generator(f"diffusion:{conditional}", temperature=0.0)

@@ -29,6 +29,7 @@ from generators.biggan.model import BigGANDeep
 from generators.biggan.statistics import TRUNCATION_BOUND
 from generators.latents import LatentBlock, LatentSpace
 from generators.protocol import Generator, RealismUnavailable
+from generators.training_record import world_class_names
 
 CLASS_MODES = ("softmax", "topk")
 LOGIT_BOUND = 5.0
@@ -181,22 +182,6 @@ def load(
     name = options.pop("name", None) or (path.name if path.is_dir() else path.stem)
     generator = BigGANGenerator(model, name=name, device=device, dtype=dtype, **options)
     generator.weights = weights_record(weights)
-    generator.class_names = _world_class_names(path if path.is_dir() else path.parent, model.config.num_classes)
+    generator.class_names = world_class_names(path if path.is_dir() else path.parent, model.config.num_classes)
     return generator
 
-
-def _world_class_names(folder: Path, num_classes: int) -> tuple[str, ...] | None:
-    """The scene classes of a model artbias trained on its world (class indices follow
-    ``CLASSES``, see ``generators.training.data``): known from its training record."""
-    import json
-
-    from data.world.params import CLASSES
-    from generators.training_record import RECORD_FILE, record_class_counts
-
-    try:
-        counts = record_class_counts(json.loads((folder / RECORD_FILE).read_text()))
-    except (OSError, ValueError):
-        return None
-    if counts is None or num_classes != len(CLASSES) or not set(counts) <= set(CLASSES):
-        return None
-    return CLASSES

@@ -97,6 +97,13 @@ class RenderedWorld:
         return _flipped(images, rng), labels
 
 
+def grid_labels(images: TrainingImages | RenderedWorld, size: int) -> torch.Tensor:
+    """Class labels [size] of a conditional model's sample grid: one row of 8 per class
+    present, cycling, so the grid shows each class side by side."""
+    present = images.present_classes()
+    return torch.tensor([present[(i // 8) % len(present)] for i in range(size)])
+
+
 def _flipped(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """uint8 [B, 3, S, S] -> float in [-1, 1], each image flipped left-right with chance 1/2."""
     flip = torch.rand(images.shape[0], generator=rng) < 0.5

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from data.errors import ArtbiasError, ConfigError
 from data.files import replace_folder, write_atomically
+from data.world.params import CLASSES
 from generators.training.checkpoint import (
     TrainingState,
     load_checkpoint,
@@ -39,7 +40,7 @@ from generators.training.config import (
     config_from_dict,
     read_config_file,
 )
-from generators.training.data import parse_classes
+from generators.training.data import grid_labels, parse_classes
 from generators.training.losses import ema_beta, update_ema
 from generators.training.outputs import (
     LossLog,
@@ -61,6 +62,7 @@ SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 LOSS_COLUMNS = ("step", "loss", "lr")
 SAMPLER_STREAM, GRID_STREAM = 1_000_003, 2_000_003
 GRID_SIZE = 64
+NULL_CLASS = len(CLASSES)  # a conditional UNet's "no class" embedding, after the world's classes
 
 
 class TrainingDiverged(ArtbiasError):
@@ -79,6 +81,14 @@ class DiffusionTrainConfig:
     sample_inference_steps: DDIM steps of the sample grids drawn during training.
     precision / channels_last: as for the GANs (``precision.py``).
     fresh_renders: as for the GANs: new renders of the data folder's world each batch.
+    class_conditional: the UNet also takes the scene class: ``num_class_embeds`` is the
+        number of world classes plus one, the last embedding meaning "no class". Each label
+        becomes "no class" with chance ``class_dropout``, so the one network also learns the
+        unconditional prediction that classifier-free guidance needs. The class embeddings
+        start at zero: step 0 is the unconditional model it may start from (``init_from``).
+    init_from: a diffusers folder whose UNet weights start the run (e.g. the unconditional
+        model a conditional one is fine-tuned from); weights it lacks (the class embedding)
+        start at zero. Its weights' digest is recorded with the run.
     """
 
     arch: str = "ddpm"
@@ -100,9 +110,18 @@ class DiffusionTrainConfig:
     precision: str = "float32"
     channels_last: bool = False
     fresh_renders: bool = False
+    class_conditional: bool = False
+    class_dropout: float = 0.1
+    init_from: str | None = None
 
     def __post_init__(self):
         check_flag("fresh_renders", self.fresh_renders)
+        check_flag("class_conditional", self.class_conditional)
+        if isinstance(self.class_dropout, bool) or not isinstance(self.class_dropout, int | float) \
+                or not 0 <= self.class_dropout < 1:
+            raise ConfigError(f"class_dropout must be a number in [0, 1), got {self.class_dropout!r}")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise ConfigError(f"init_from must be a folder path or null, got {self.init_from!r}")
         if self.arch != "ddpm":
             raise ConfigError(f"a diffusion training config has arch 'ddpm', got {self.arch!r}")
         size = self.image_size
@@ -125,6 +144,8 @@ class DiffusionTrainConfig:
             raise ConfigError(f"unknown beta_schedule {self.beta_schedule!r}; choose from {', '.join(SCHEDULES)}")
         if not isinstance(self.model, dict):
             raise ConfigError(f"model must be a JSON object, got {type(self.model).__name__}")
+        if {"num_class_embeds", "class_embed_type"} & set(self.model):
+            raise ConfigError("set class_conditional: true instead of the model's num_class_embeds / class_embed_type")
         if self.sample_inference_steps > self.num_train_timesteps:
             raise ConfigError("sample_inference_steps cannot exceed num_train_timesteps")
         check_precision(self.precision, self.channels_last)
@@ -151,10 +172,34 @@ def build_unet(config: DiffusionTrainConfig):
     from diffusers import UNet2DModel
 
     arguments = {"sample_size": config.image_size, "in_channels": 3, "out_channels": 3} | config.model
+    if config.class_conditional:
+        arguments["num_class_embeds"] = NULL_CLASS + 1
     try:
-        return UNet2DModel(**arguments)
+        unet = UNet2DModel(**arguments)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"ddpm model config {config.model}: {error}") from error
+    if unet.class_embedding is not None:
+        torch.nn.init.zeros_(unet.class_embedding.weight)  # step 0 draws as the unconditional model
+    return unet
+
+
+def start_from(unet, folder: str | Path) -> dict:
+    """Copy the UNet weights of the diffusers folder ``folder`` into ``unet``; only the class
+    embedding may be missing there. Returns the weights' record (path and digest)."""
+    from generators.diffusion import load_unet_and_scheduler, unet_weights
+
+    if not Path(folder).is_dir():
+        raise ConfigError(f"init_from {folder}: no such model folder")
+    source, _ = load_unet_and_scheduler(folder)
+    try:
+        missing, unexpected = unet.load_state_dict(source.state_dict(), strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise ConfigError(f"init_from {folder}: its UNet does not fit the config's model ({str(error).splitlines()[-1].strip()})") from None
+    missing = [key for key in missing if not key.startswith("class_embedding.")]
+    if missing or unexpected:
+        raise ConfigError(f"init_from {folder}: its UNet does not fit the config's model "
+                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return unet_weights(folder)
 
 
 def build_scheduler(config: DiffusionTrainConfig):
@@ -172,15 +217,17 @@ def save_diffusers(unet, config: DiffusionTrainConfig, directory: Path) -> None:
 
 
 @torch.no_grad()
-def sample_ddim(unet, train_scheduler, noise: torch.Tensor, steps: int) -> torch.Tensor:
-    """Images in [-1, 1] from ``noise`` by DDIM at eta = 0, as the registry's loader samples."""
+def sample_ddim(unet, train_scheduler, noise: torch.Tensor, steps: int,
+                class_labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images in [-1, 1] from ``noise`` by DDIM at eta = 0, as the registry's loader samples
+    (of the classes ``class_labels`` [B] for a conditional UNet, without guidance)."""
     from diffusers import DDIMScheduler
 
     scheduler = DDIMScheduler.from_config(train_scheduler.config)
     scheduler.set_timesteps(steps)
     sample = noise
     for t in scheduler.timesteps:
-        sample = scheduler.step(unet(sample, t).sample, t, sample, eta=0.0).prev_sample
+        sample = scheduler.step(unet(sample, t, class_labels=class_labels).sample, t, sample, eta=0.0).prev_sample
     return sample.clamp(-1, 1)
 
 
@@ -199,7 +246,9 @@ def train_ddpm(
     out = Path(out)
     run_dir = out.with_name(out.name + ".partial")
     classes = parse_classes(classes)
-    build_unet(config)  # a bad model config fails before any data is read
+    unet = build_unet(config)  # a bad model config, or a starting model that does not fit it,
+    if config.init_from:       # fails before any data is read
+        start_from(unet, config.init_from)
     device = check_device(device)
     with torch_threads(threads):
         return _train(config, data, out, run_dir, classes, progress, device, config_path)
@@ -214,7 +263,10 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
 
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)  # batches, timesteps, noise
-    unet = build_unet(config).to(device).train()
+    unet = build_unet(config)
+    # (also on a resume, whose checkpoint then replaces these weights: the record names them)
+    started_from = start_from(unet, config.init_from) if config.init_from else None
+    unet = unet.to(device).train()
     set_memory_format({"unet": unet}, config.channels_last)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     networks = {"unet": unet, "unet_ema": ema}
@@ -231,6 +283,7 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
                              generator=torch.Generator().manual_seed(config.seed + GRID_STREAM)).to(device)
     log = LossLog(run_dir / "losses.csv", state.step, LOSS_COLUMNS)
     alphas = scheduler.alphas_cumprod.to(device)
+    grid_classes = grid_labels(images, GRID_SIZE).to(device) if config.class_conditional else None
 
     from tqdm import tqdm
 
@@ -240,14 +293,19 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
                disable=not progress, dynamic_ncols=True)
     try:
         for step in range(state.step + 1, config.steps + 1):
-            reals, _ = images.batch(config.batch_size, rng)
+            reals, labels = images.batch(config.batch_size, rng)
             t = torch.randint(config.num_train_timesteps, (config.batch_size,), generator=rng)
             noise = torch.randn(reals.shape, generator=rng)
+            if config.class_conditional:
+                dropped = torch.rand(config.batch_size, generator=rng) < config.class_dropout
+                labels = torch.where(dropped, NULL_CLASS, labels).to(device)
+            else:
+                labels = None
             reals, t, noise = reals.to(device), t.to(device), noise.to(device)
             a = alphas[t].view(-1, 1, 1, 1)
             noisy = a.sqrt() * reals + (1 - a).sqrt() * noise  # the scheduler's add_noise
             with mixed:
-                prediction = unet(noisy, t).sample
+                prediction = unet(noisy, t, class_labels=labels).sample
             loss = F.mse_loss(prediction.float(), noise)
             lr = config.lr * min(1.0, step / max(config.warmup_steps, 1))
             for group in optimizers["unet"].param_groups:
@@ -269,7 +327,7 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
             if step % 10 == 0 or step == config.steps:
                 bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             if step % config.sample_every == 0 or step == config.steps:
-                grid = sample_ddim(ema, scheduler, grid_noise, config.sample_inference_steps)
+                grid = sample_ddim(ema, scheduler, grid_noise, config.sample_inference_steps, grid_classes)
                 save_grid(grid, run_dir / "samples" / f"step_{step:06d}.png")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 log.flush()
@@ -306,6 +364,8 @@ def _train(config, data, out, run_dir, classes, progress, device, config_path) -
         "versions": versions(),
         "command": reproduce_command(config, images.root, out, classes, config_path),
     }
+    if started_from is not None:
+        record["init_from"] = started_from
     write_training_record(run_dir, record)
     _write_card(run_dir, record)
     replace_folder(run_dir, out)
@@ -316,7 +376,8 @@ def reproduce_command(config, data: Path, out: Path, classes, config_path) -> st
     parts = ["artbias", "train", "ddpm", "--data", str(data), "--out", str(out)]
     if config_path is not None and Path(config_path).resolve() != DEFAULT_CONFIG:
         parts += ["--config", str(config_path)]
-    return shlex.join(parts + run_arguments(config) + data_arguments(config, classes))
+    start = ["--init-from", config.init_from] if config.init_from else []
+    return shlex.join(parts + run_arguments(config) + start + data_arguments(config, classes))
 
 
 def _write_card(directory: Path, record: dict) -> None:
@@ -329,6 +390,10 @@ def _write_card(directory: Path, record: dict) -> None:
         "sampled with DDIM at eta = 0",
         f"- **Architecture**: diffusers UNet2DModel, {config['image_size']} px, "
         f"{record['parameters']['unet']:,} parameters ({record['parameters']['megabytes_fp32']:.1f} MB fp32)",
+        *([f"- **Class-conditional**: one embedding per world class and one for \"no class\" (labels dropped "
+            f"with chance {config['class_dropout']}, for classifier-free guidance)"] if config["class_conditional"] else []),
+        *([f"- **Started from**: `{record['init_from']['path']}` (sha256 {record['init_from']['sha256']})"]
+          if "init_from" in record else []),
         f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}",
         f"- **Training**: {record['steps']} steps of batch {config['batch_size']}, seed {config['seed']}, "
         f"{config['num_train_timesteps']} timesteps ({config['beta_schedule']}), Adam lr {config['lr']}, "

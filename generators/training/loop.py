@@ -35,7 +35,7 @@ from generators.training.checkpoint import (
     save_checkpoint,
 )
 from generators.training.config import TrainConfig, default_config_path
-from generators.training.data import TrainingImages, parse_classes
+from generators.training.data import grid_labels, parse_classes
 from generators.training.losses import (
     discriminator_loss,
     ema_beta,
@@ -129,10 +129,10 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
     composition = images.composition().float()
     grid_rng = torch.Generator().manual_seed(config.seed + GRID_STREAM)
     grid_z = torch.randn(GRID_SIZE, recipe.z_dim, generator=grid_rng).to(device)
-    grid_labels = _grid_labels(images).to(device) if recipe.conditional else None
+    grid_classes = grid_labels(images, GRID_SIZE).to(device) if recipe.conditional else None
     log = LossLog(run_dir / "losses.csv", state.step)
     if state.step == 0:
-        save_grid(recipe.sample(recipe.final_generator(networks), grid_z, grid_labels), run_dir / "samples" / "step_000000.png")
+        save_grid(recipe.sample(recipe.final_generator(networks), grid_z, grid_classes), run_dir / "samples" / "step_000000.png")
 
     # -- the loop ---------------------------------------------------------------------------
     from tqdm import tqdm
@@ -203,7 +203,7 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
             if step % 10 == 0 or step == config.steps:
                 bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}", refresh=False)
             if step % config.sample_every == 0 or step == config.steps:
-                samples = recipe.sample(recipe.final_generator(networks), grid_z, grid_labels)
+                samples = recipe.sample(recipe.final_generator(networks), grid_z, grid_classes)
                 save_grid(samples, run_dir / "samples" / f"step_{step:06d}.png")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 log.flush()
@@ -253,12 +253,6 @@ def _train(config, data, out, run_dir, classes, progress, config_path, device) -
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _grid_labels(images: TrainingImages) -> torch.Tensor:
-    """One row of 8 per class present, cycling: the grid shows each class side by side."""
-    present = images.present_classes()
-    return torch.tensor([present[(i // 8) % len(present)] for i in range(GRID_SIZE)])
 
 
 def _count(module: torch.nn.Module) -> int:
