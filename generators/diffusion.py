@@ -43,7 +43,7 @@ import torch
 from data.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from data.saved_model import load_error_reason, weights_record
 from data.validation import check_finite_tensors, check_number
-from generators.latents import LatentBlock, LatentSpace
+from generators.latents import LatentBlock, LatentSpace, classes_asked
 from generators.protocol import Generator
 from generators.training_record import read_record, world_class_names
 
@@ -214,10 +214,7 @@ class DiffusionGenerator(Generator):
 
     def intended_classes(self, latents: torch.Tensor) -> list[str] | None:
         """The class of the largest weight in each latent's class mix (conditional world models)."""
-        if self.class_names is None:
-            return None
-        logits = self.latent_space.split(latents.float())["class_logits"]
-        return [self.class_names[i] for i in logits.argmax(dim=-1).tolist()]
+        return classes_asked(self.latent_space, latents, self.class_names)
 
 
 def _sampling_scheduler(scheduler, sampler: str):

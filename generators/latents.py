@@ -216,3 +216,14 @@ class LatentSpace:
     def describe(self) -> list[dict]:
         """A JSON-ready description, recorded with every result."""
         return [asdict(b) | {"shape": list(b.shape)} for b in self.blocks]
+
+
+def classes_asked(space: LatentSpace, latents: torch.Tensor, class_names: tuple[str, ...] | None,
+                  weigh=None) -> list[str] | None:
+    """The class each flat latent's ``class_logits`` block asks for most: the largest of its
+    logits, or of ``weigh(logits)`` (a family's own class mix); None without class names."""
+    if class_names is None:
+        return None
+    logits = space.split(latents.float())["class_logits"]
+    weights = weigh(logits) if weigh is not None else logits
+    return [class_names[i] for i in weights.argmax(dim=-1).tolist()]

@@ -27,7 +27,7 @@ from data.validation import check_number
 from generators.biggan.checkpoint import find_weights, load_biggan, load_biggan_discriminator
 from generators.biggan.model import BigGANDeep
 from generators.biggan.statistics import TRUNCATION_BOUND
-from generators.latents import LatentBlock, LatentSpace
+from generators.latents import LatentBlock, LatentSpace, classes_asked
 from generators.protocol import Generator, RealismUnavailable
 from generators.training_record import world_class_names
 
@@ -139,10 +139,7 @@ class BigGANGenerator(Generator):
 
     def intended_classes(self, latents: torch.Tensor) -> list[str] | None:
         """The class of the largest weight in each latent's class distribution."""
-        if self.class_names is None:
-            return None
-        logits = self.latent_space.split(latents.float())["class_logits"]
-        return [self.class_names[i] for i in self.class_vector(logits).argmax(dim=-1).tolist()]
+        return classes_asked(self.latent_space, latents, self.class_names, self.class_vector)
 
 
 _LOAD_OPTIONS = {
