@@ -106,6 +106,7 @@ def test_finished_runs_are_kept_and_mismatched_resumes_refused(world, tmp_path):
         ({"model": {"block_out_channels": [8, 16], "no_such_option": 1}}, "ddpm model config"),
         ({"class_dropout": 1.0}, "class_dropout"),
         ({"class_conditional": "yes"}, "class_conditional"),
+        ({"class_lr_scale": 0}, "class_lr_scale"),
         ({"model": {**TINY_UNET, "num_class_embeds": 7}}, "class_conditional: true instead"),
         ({"init_from": "no/such/model"}, "init_from no/such/model: no such model folder"),
     ],
@@ -251,3 +252,15 @@ def test_a_conditional_ddpm_generator_draws_the_class_its_logits_pick(conditiona
         load_generator(f"diffusion:{unconditional}", guidance_scale=2.0)
     with pytest.raises(ConfigError, match="temperature"):
         load_generator(f"diffusion:{conditional}", temperature=0.0)
+
+
+def test_the_class_embeddings_learn_at_their_own_rate(world, tmp_path):
+    """``class_lr_scale`` speeds the class embeddings alone: the rest of the UNet trains as at
+    scale 1 for the first step (Adam's first step is lr times the gradient's sign)."""
+    moved = {}
+    for scale in (1, 30):
+        config = tiny_config(steps=3, class_conditional=True, class_dropout=0.0, class_lr_scale=scale)
+        out = train_ddpm(config, world, tmp_path / f"scale{scale}", progress=False, threads=1)
+        weights = load_file(str(out / "checkpoint" / "state.safetensors"))
+        moved[scale] = weights["unet.class_embedding.weight"].abs().max().item()
+    assert moved[30] > 10 * moved[1] > 0
