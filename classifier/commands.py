@@ -139,7 +139,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_generator(args: argparse.Namespace) -> int:
-    from classifier.generator_eval import describe_kappa, unguided_composition, write_card_section
+    from classifier.generator_eval import (
+        describe_asked,
+        describe_kappa,
+        unguided_composition,
+        write_card_section,
+    )
     from data.validation import check_count, check_device, check_finite_values, check_seed
     from generators.registry import parse_loader_options
 
@@ -167,6 +172,8 @@ def _eval_generator(args: argparse.Namespace) -> int:
     if found.agreement is not None:
         a = found.agreement
         print(f"agreement with {a['labeller']}: kappa {describe_kappa(a)}, raw {a['raw_agreement']:.3f}")
+    if found.asked is not None:
+        print(f"labelled as the class asked for: {describe_asked(found.asked)}")
     if found.fidelity is not None:
         f = found.fidelity
         print(f"world Fréchet distance: {f['value']:.2f} (renders against renders: {f['floor']:.2f}, n = {f['n']})")

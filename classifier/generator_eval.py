@@ -39,6 +39,7 @@ class UnguidedComposition:
     agreement: dict | None = None  # with a second labeller on the same samples (``labeller_agreement``)
     fidelity: dict | None = None  # the world Fréchet distance (``classifier.fidelity``)
     realism: dict | None = None  # precision, density, coverage against renders (``classifier.fidelity``)
+    asked: dict | None = None  # a class-conditional generator: how often the label is the class asked for
 
     @property
     def proportions(self) -> list[float]:
@@ -57,7 +58,7 @@ class UnguidedComposition:
             "classes": self.classes, "counts": self.counts, "proportions": self.proportions,
             "training_composition": self.training, "total_variation": self.total_variation,
             "options": self.options or {}, "agreement": self.agreement, "world_frechet_distance": self.fidelity,
-            "world_realism": self.realism,
+            "world_realism": self.realism, "asked_class": self.asked,
         }
 
 
@@ -90,6 +91,9 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
         counts=np.bincount(predicted, minlength=len(classes)).tolist(),
         n=n, seed=seed, training=training, options=options,
     )
+    intended = generator.intended_classes(latents)
+    if intended is not None:
+        found.asked = asked_class_agreement(predicted, classes, intended, generator.intended_note)
     if second_labeller is not None:
         found.agreement = labeller_agreement(predicted, classes, second_labeller, images, batch_size)
     if fidelity:
@@ -97,6 +101,16 @@ def unguided_composition(generator_spec: str, labeller_spec: str = "classifier-w
         found.fidelity = frechet.to_dict()
         found.realism = None if realism is None else realism.to_dict()  # None: too few images for it
     return found
+
+
+def asked_class_agreement(predicted: np.ndarray, classes: list[str], intended: list[str], rule: str) -> dict:
+    """The share of samples labelled as the class their latent asked for, with its Wilson 95%
+    interval (statsmodels): how strongly a class-conditional generator follows its class."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    hits = int(sum(classes[label] == asked for label, asked in zip(predicted.tolist(), intended, strict=True)))
+    low, high = proportion_confint(hits, len(intended), alpha=0.05, method="wilson")
+    return {"share": hits / len(intended), "ci": [float(low), float(high)], "n": len(intended), "rule": rule}
 
 
 def _labels(labeller, images: torch.Tensor, batch_size: int) -> np.ndarray:
@@ -159,6 +173,9 @@ def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
         a = found.agreement
         lines += ["", f"Agreement with `{a['labeller']}` on the same samples: Cohen's kappa **{describe_kappa(a)}**, "
                   f"raw agreement {a['raw_agreement']:.3f}."]
+    if found.asked is not None:
+        lines += ["", f"Labelled as the class the latent asked for: **{describe_asked(found.asked)}** "
+                  f"(asked: {found.asked['rule']})."]
     if found.fidelity is not None:
         f = found.fidelity
         lines += ["", f"World Fréchet distance to {f['n']:,} fresh renders of the training composition "
@@ -173,6 +190,12 @@ def write_card_section(found: UnguidedComposition, card: str | Path) -> Path:
     document = before.rstrip() + "\n\n" + section + ("\n" + rest if rest else "")
     write_atomically(card, lambda path: path.write_text(document))
     return card
+
+
+def describe_asked(asked: dict) -> str:
+    """"0.912 [0.893, 0.928] of 1,000"."""
+    low, high = asked["ci"]
+    return f"{asked['share']:.3f} [{low:.3f}, {high:.3f}] of {asked['n']:,}"
 
 
 def describe_kappa(agreement: dict) -> str:

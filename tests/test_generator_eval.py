@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
-from classifier.generator_eval import unguided_composition
+from classifier.generator_eval import asked_class_agreement, unguided_composition
 from data.errors import ConfigError
 from gallery.cli import main
 from generators.dcgan import DCGANConfig, build_dcgan, save_dcgan
@@ -82,3 +84,19 @@ def test_the_result_goes_into_the_model_card_once(tiny_dcgan, tiny_clip_dir, cap
     capsys.readouterr()
     assert main([*args[:-1], str(tiny_dcgan / "missing.md")]) == 2
     assert "missing.md does not exist" in capsys.readouterr().err
+
+
+def test_a_class_conditional_generator_is_checked_against_the_class_it_was_asked_for(tiny_dcgan, tiny_clip_dir):
+    asked = asked_class_agreement(np.array([0, 1, 1, 0]), ["sea", "glacier"], ["sea", "glacier", "sea", "sea"],
+                                  "the rule")
+    assert asked["share"] == 0.75 and asked["n"] == 4 and asked["rule"] == "the rule"
+    assert asked["ci"] == pytest.approx(list(proportion_confint(3, 4, method="wilson")))
+
+    # The world's renderer draws exactly the class it is asked for, which its own classifier reads.
+    found = unguided_composition("world-render", "classifier-world", n=30, seed=1, progress=False,
+                                 second_labeller=None, fidelity=False)
+    assert found.asked["n"] == 30 and found.asked["share"] >= 0.9 and "exact" in found.asked["rule"]
+    assert found.to_dict()["asked_class"] == found.asked
+    unconditional = unguided_composition(f"dcgan:{tiny_dcgan}", f"clip:{tiny_clip_dir}", n=8, progress=False,
+                                         second_labeller=None, fidelity=False)
+    assert unconditional.asked is None
