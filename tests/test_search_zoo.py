@@ -61,11 +61,12 @@ def test_ga_beats_best_of_n_on_the_zoo(parts):
 @pytest.mark.skipif(not (ZOO_DIR / "ddpm-world").is_dir(), reason="the starter zoo's ddpm-world is not shipped")
 def test_search_steers_the_diffusion_model_through_its_noise_basis(parts):
     """The diffusion family goes through the same search: over 64 noise-basis weights (the
-    catalogue's default space), its deterministic sampler making each image a function of them."""
+    catalogue's default space) and the 6 class logits of the class-conditional UNet, its
+    deterministic sampler making each image a function of them."""
     from generators.registry import load_generator
 
     _, scorer, classifier = parts
     generator = load_generator("ddpm-world")
-    assert generator.latent_space.n_var == 64
+    assert [(b.name, b.size) for b in generator.latent_space.blocks] == [("weights", 64), ("class_logits", 6)]
     guided_share, unguided_share = shares(generator, scorer, classifier, "a busy street", "street", 48)
     assert guided_share >= 0.5 and guided_share >= unguided_share + 0.3, (guided_share, unguided_share)

@@ -408,7 +408,8 @@ def _write_card(directory: Path, record: dict) -> None:
         f"- **Architecture**: diffusers UNet2DModel, {config['image_size']} px, "
         f"{record['parameters']['unet']:,} parameters ({record['parameters']['megabytes_fp32']:.1f} MB fp32)",
         *([f"- **Class-conditional**: one embedding per world class and one for \"no class\" (labels dropped "
-            f"with chance {config['class_dropout']}, for classifier-free guidance)"] if config["class_conditional"] else []),
+            f"with chance {config['class_dropout']}, for classifier-free guidance; the embeddings learn at "
+            f"{config['class_lr_scale']:g}x the rate)"] if config["class_conditional"] else []),
         *([f"- **Started from**: `{record['init_from']['path']}` (sha256 {record['init_from']['sha256']})"]
           if "init_from" in record else []),
         f"- **Training data**: `{data['path']}`, {data['n_images']} images: {composition}",
