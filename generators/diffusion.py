@@ -96,10 +96,11 @@ class DiffusionGenerator(Generator):
             raise ConfigError(f"n_basis must be positive, got {n_basis}")
         check_number(temperature, "temperature", above=0)
         check_number(guidance_scale, "guidance_scale", minimum=0)
-        embeds = unet.config.num_class_embeds
-        if unet.config.class_embed_type is not None:
-            raise ConfigError(f"UNet class_embed_type {unet.config.class_embed_type!r} is not supported (only "
-                              "a num_class_embeds table)")
+        # (read with defaults: a UNet-like model's config need not name diffusers' class options)
+        embeds = getattr(unet.config, "num_class_embeds", None)
+        embed_type = getattr(unet.config, "class_embed_type", None)
+        if embed_type is not None:
+            raise ConfigError(f"UNet class_embed_type {embed_type!r} is not supported (only a num_class_embeds table)")
         self.n_classes = (embeds - 1 if null_class else embeds) if embeds else 0
         if guidance_scale != 1.0 and not null_class:
             raise ConfigError("guidance_scale needs a class-conditional UNet with a 'no class' embedding "
@@ -318,7 +319,7 @@ def load(
                           "n_basis, basis_seed, sampler, temperature, guidance_scale")
     unet, scheduler = load_unet_and_scheduler(path)
     record = read_record(path) if Path(str(path)).is_dir() else None
-    embeds = unet.config.num_class_embeds or 0
+    embeds = getattr(unet.config, "num_class_embeds", None) or 0
     null_class = embeds > 1 and bool(record and isinstance(record.get("config"), dict)
                                      and record["config"].get("class_conditional"))
     class_names = world_class_names(path, embeds - 1) if null_class else None
