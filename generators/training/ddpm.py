@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from data.errors import ArtbiasError, ConfigError
 from data.files import replace_folder, write_atomically
+from data.validation import check_number
 from data.world.params import CLASSES
 from generators.training.checkpoint import (
     TrainingState,
@@ -121,12 +122,8 @@ class DiffusionTrainConfig:
     def __post_init__(self):
         check_flag("fresh_renders", self.fresh_renders)
         check_flag("class_conditional", self.class_conditional)
-        if isinstance(self.class_dropout, bool) or not isinstance(self.class_dropout, int | float) \
-                or not 0 <= self.class_dropout < 1:
-            raise ConfigError(f"class_dropout must be a number in [0, 1), got {self.class_dropout!r}")
-        if isinstance(self.class_lr_scale, bool) or not isinstance(self.class_lr_scale, int | float) \
-                or not 0 < self.class_lr_scale <= 1000:
-            raise ConfigError(f"class_lr_scale must be a number in (0, 1000], got {self.class_lr_scale!r}")
+        check_number(self.class_dropout, "class_dropout", minimum=0, below=1)
+        check_number(self.class_lr_scale, "class_lr_scale", above=0, maximum=1000)
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
             raise ConfigError(f"init_from must be a folder path or null, got {self.init_from!r}")
         if self.arch != "ddpm":
@@ -253,26 +250,24 @@ def train_ddpm(
     out = Path(out)
     run_dir = out.with_name(out.name + ".partial")
     classes = parse_classes(classes)
-    unet = build_unet(config)  # a bad model config, or a starting model that does not fit it,
-    if config.init_from:       # fails before any data is read
-        start_from(unet, config.init_from)
+    # A bad model config, or a starting model that does not fit it, fails before any data is
+    # read. (On a resume the checkpoint then replaces the starting weights; the record names them.)
+    torch.manual_seed(config.seed)  # the UNet's initial weights
+    unet = build_unet(config)
+    started_from = start_from(unet, config.init_from) if config.init_from else None
     device = check_device(device)
     with torch_threads(threads):
-        return _train(config, data, out, run_dir, classes, progress, device, config_path)
+        return _train(config, unet, started_from, data, out, run_dir, classes, progress, device, config_path)
 
 
-def _train(config, data, out, run_dir, classes, progress, device, config_path) -> Path:
+def _train(config, unet, started_from, data, out, run_dir, classes, progress, device, config_path) -> Path:
     images, data_record, checkpoint = open_run(config, data, out, run_dir, classes)
     if checkpoint == "finished":
         if progress:
             print(f"{out} is already trained for {config.steps} steps; nothing to do", file=sys.stderr)
         return out
 
-    torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed + SAMPLER_STREAM)  # batches, timesteps, noise
-    unet = build_unet(config)
-    # (also on a resume, whose checkpoint then replaces these weights: the record names them)
-    started_from = start_from(unet, config.init_from) if config.init_from else None
     unet = unet.to(device).train()
     set_memory_format({"unet": unet}, config.channels_last)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
